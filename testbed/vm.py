@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Start and stop the test VMs: the one launcher every scenario and script uses.
+
+Each instance gets a qcow2 overlay on the cached base image, its own memory and
+CPU count, ssh forwarded from a free 127.0.0.1 port, and its serial console
+written to a log file that outlives the instance (kernel oopses and OOM reports
+stay readable after a run). State lives in RUN_DIR/NAME/; `stop` and
+`stop-all` find the qemu process by its pidfile and, should that be missing
+after an interrupted start, by the instance directory in its command line, so
+nothing is left behind.
+
+    vm.py start NAME --image DIR [--memory MB] [--cpus N]   -> prints instance JSON
+    vm.py stop NAME | stop-all | list | ssh NAME -- COMMAND
+
+TCG by default; OOMGS_VM_ACCEL=kvm asks for KVM where it works.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_RUN_DIR = REPO / "build" / "vms"
+DEFAULT_LOG_DIR = REPO / "build" / "logs"
+SSH_USER = "root"
+STATE_FILE = "instance.json"
+
+
+def log(message: str) -> None:
+    print(f"vm: {message}", file=sys.stderr, flush=True)
+
+
+def run_dir() -> Path:
+    return Path(os.environ.get("OOMGS_VM_RUN_DIR", DEFAULT_RUN_DIR))
+
+
+def log_dir() -> Path:
+    return Path(os.environ.get("OOMGS_VM_LOG_DIR", DEFAULT_LOG_DIR))
+
+
+def instance_dir(name: str) -> Path:
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"bad instance name {name!r}")
+    return run_dir() / name
+
+
+def load_state(name: str) -> dict:
+    path = instance_dir(name) / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save_state(name: str, state: dict) -> None:
+    path = instance_dir(name) / STATE_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ssh_base_args(port: int, identity_file: str, connect_timeout: int = 10) -> list[str]:
+    return [
+        "ssh", "-p", str(port), "-i", identity_file,
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+        "-o", f"ConnectTimeout={connect_timeout}",
+        "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=6",
+        f"{SSH_USER}@127.0.0.1",
+    ]
+
+
+def qemu_command(state: dict) -> list[str]:
+    accel = os.environ.get("OOMGS_VM_ACCEL", "tcg")
+    if accel == "kvm":
+        accel_args = ["-accel", "kvm", "-cpu", "host"]
+    else:
+        # qemu64 is about 20 % faster than -cpu max under TCG on these hosts.
+        accel_args = ["-accel", "tcg,thread=multi", "-cpu", "qemu64"]
+    directory = Path(state["dir"])
+    return [
+        "qemu-system-x86_64", *accel_args,
+        "-name", f"oomgs-{state['name']}",
+        "-m", str(state["memory_mb"]), "-smp", str(state["cpus"]),
+        "-drive", f"file={state['disk']},if=virtio,format=qcow2,cache=unsafe,discard=unmap",
+        "-nic", f"user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{state['port']}-:22",
+        "-display", "none", "-vga", "none",
+        "-serial", f"file:{state['console_log']}",
+        "-monitor", f"unix:{directory / 'monitor.sock'},server,nowait",
+        "-pidfile", str(directory / "qemu.pid"),
+        "-daemonize",
+    ]
+
+
+def qemu_pids(directory: Path) -> list[int]:
+    """Every qemu process whose command line names this instance directory."""
+    marker = str(directory).encode()
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"qemu-system" in cmdline and marker + b"/" in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().split(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def wait_for_ssh(state: dict, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not qemu_pids(Path(state["dir"])):
+            raise RuntimeError(f"qemu of {state['name']} exited during boot; see {state['console_log']}")
+        probe = subprocess.run(
+            [*ssh_base_args(state["port"], state["identity_file"], connect_timeout=5), "true"],
+            stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False,
+        )
+        if probe.returncode == 0:
+            return
+        time.sleep(2)
+    raise TimeoutError(f"{state['name']}: no ssh after {timeout:.0f} s; see {state['console_log']}")
+
+
+@contextlib.contextmanager
+def launch_lock():
+    run_dir().mkdir(parents=True, exist_ok=True)
+    with open(run_dir() / ".launch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def start(name: str, image_dir: Path, memory_mb: int = 1024, cpus: int = 2,
+          boot_timeout: float = 600, use_overlay: bool = True) -> dict:
+    """Boot one instance and wait until ssh answers. Returns its state."""
+    directory = instance_dir(name)
+    if directory.exists():
+        log(f"{name}: leftover instance found, stopping it first")
+        stop(name)
+    directory.mkdir(parents=True)
+    log_dir().mkdir(parents=True, exist_ok=True)
+    image_dir = image_dir.resolve()
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    state = {
+        "name": name,
+        "dir": str(directory),
+        "image_dir": str(image_dir),
+        "memory_mb": memory_mb,
+        "cpus": cpus,
+        "identity_file": str(image_dir / "id_ed25519"),
+        "console_log": str(log_dir() / f"{name}-{stamp}.console.log"),
+        "overlay": use_overlay,
+    }
+    if use_overlay:
+        state["disk"] = str(directory / "overlay.qcow2")
+        subprocess.run(
+            ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+             "-b", str(image_dir / "base.qcow2"), state["disk"]],
+            check=True,
+        )
+    else:
+        state["disk"] = str(image_dir / "base.qcow2")
+    with launch_lock():
+        for _attempt in range(5):
+            state["port"] = free_port()
+            save_state(name, state)
+            result = subprocess.run(qemu_command(state), capture_output=True, text=True, check=False)
+            if result.returncode == 0:
+                break
+            log(f"{name}: qemu failed to start ({result.stderr.strip()}); retrying on another port")
+        else:
+            raise RuntimeError(f"{name}: qemu would not start: {result.stderr.strip()}")
+    state["pid"] = int((directory / "qemu.pid").read_text().strip())
+    save_state(name, state)
+    log(f"{name}: qemu pid {state['pid']}, ssh on 127.0.0.1:{state['port']}, console {state['console_log']}")
+    started = time.monotonic()
+    wait_for_ssh(state, boot_timeout)
+    state["boot_seconds"] = round(time.monotonic() - started, 1)
+    save_state(name, state)
+    log(f"{name}: ssh up after {state['boot_seconds']} s")
+    return state
+
+
+def terminate(pids: list[int], timeout: float = 20) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(alive(pid) for pid in pids):
+            time.sleep(0.2)
+        if not any(alive(pid) for pid in pids):
+            return
+
+
+def wait_exit(pids: list[int], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(alive(pid) for pid in pids):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def stop(name: str, powerdown_timeout: float = 0) -> None:
+    """Stop an instance (optionally asking the guest to power down first) and remove its overlay."""
+    directory = instance_dir(name)
+    state = load_state(name)
+    # The command line names the instance directory (pidfile, monitor socket), so this
+    # finds the process even when an interrupted start never wrote the pidfile.
+    pids = {pid for pid in qemu_pids(directory) if alive(pid)}
+    if pids and powerdown_timeout > 0:
+        monitor(name, "system_powerdown")
+        if wait_exit(list(pids), powerdown_timeout):
+            pids = set()
+    if pids:
+        terminate(sorted(pids))
+    leftover = [pid for pid in qemu_pids(directory) if alive(pid)]
+    if leftover:
+        raise RuntimeError(f"{name}: qemu processes {leftover} would not die")
+    if directory.exists():
+        shutil.rmtree(directory)
+    if state:
+        log(f"{name}: stopped; console log kept at {state.get('console_log')}")
+
+
+def monitor(name: str, command: str) -> None:
+    path = instance_dir(name) / "monitor.sock"
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5)
+        sock.connect(str(path))
+        sock.sendall(command.encode() + b"\n")
+        time.sleep(0.5)
+
+
+def instances() -> list[str]:
+    if not run_dir().exists():
+        return []
+    return sorted(p.name for p in run_dir().iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def stop_all() -> None:
+    for name in instances():
+        stop(name)
+
+
+def ssh(name: str, command: list[str], **kwargs) -> subprocess.CompletedProcess:
+    state = load_state(name)
+    if not state:
+        raise RuntimeError(f"{name}: no such instance")
+    return subprocess.run([*ssh_base_args(state["port"], state["identity_file"]), *command], **kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="action", required=True)
+    p_start = sub.add_parser("start", help="boot an instance and wait for ssh")
+    p_start.add_argument("name")
+    p_start.add_argument("--image", required=True, type=Path, help="image directory (base.qcow2, id_ed25519)")
+    p_start.add_argument("--memory", type=int, default=1024, help="MiB (default 1024)")
+    p_start.add_argument("--cpus", type=int, default=2)
+    p_start.add_argument("--boot-timeout", type=float, default=600)
+    p_stop = sub.add_parser("stop", help="stop an instance and remove its overlay")
+    p_stop.add_argument("name")
+    p_stop.add_argument("--powerdown-timeout", type=float, default=0,
+                        help="ask the guest to power down and wait this long before killing qemu")
+    sub.add_parser("stop-all", help="stop every instance in the run directory")
+    sub.add_parser("list", help="list instances")
+    p_ssh = sub.add_parser("ssh", help="run a command in an instance")
+    p_ssh.add_argument("name")
+    p_ssh.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+
+    if args.action == "start":
+        try:
+            state = start(args.name, args.image, args.memory, args.cpus, args.boot_timeout)
+        except BaseException:
+            # Also on Ctrl-C: a half-started instance must not outlive its start.
+            with contextlib.suppress(Exception):
+                stop(args.name)
+            raise
+        print(json.dumps(state))
+    elif args.action == "stop":
+        stop(args.name, args.powerdown_timeout)
+    elif args.action == "stop-all":
+        stop_all()
+    elif args.action == "list":
+        for name in instances():
+            state = load_state(name)
+            print(f"{name}\tport={state.get('port')}\tpid={state.get('pid')}\t{state.get('console_log')}")
+    elif args.action == "ssh":
+        command = args.command[1:] if args.command[:1] == ["--"] else args.command
+        return ssh(args.name, command, check=False).returncode
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+import pytest
+
+import vm
+
+
+def state(tmp_path, **extra):
+    base = {"name": "t1", "dir": str(tmp_path / "t1"), "memory_mb": 512, "cpus": 1, "port": 2222,
+            "disk": str(tmp_path / "t1" / "overlay.qcow2"), "console_log": str(tmp_path / "t1.console.log")}
+    base.update(extra)
+    return base
+
+
+def test_qemu_command_uses_tcg_by_default(tmp_path, monkeypatch):
+    monkeypatch.delenv("OOMGS_VM_ACCEL", raising=False)
+    cmd = vm.qemu_command(state(tmp_path))
+    assert cmd[cmd.index("-accel") + 1].startswith("tcg")
+    assert cmd[cmd.index("-m") + 1] == "512"
+    assert "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:2222-:22" in cmd
+    assert f"file:{tmp_path / 't1.console.log'}" in cmd
+
+
+def test_qemu_command_kvm_on_request(tmp_path, monkeypatch):
+    monkeypatch.setenv("OOMGS_VM_ACCEL", "kvm")
+    cmd = vm.qemu_command(state(tmp_path))
+    assert cmd[cmd.index("-accel") + 1] == "kvm"
+
+
+def test_every_qemu_argument_naming_files_is_inside_the_instance_dir_or_log(tmp_path):
+    # stop() finds qemu by the instance directory in its command line.
+    cmd = " ".join(vm.qemu_command(state(tmp_path)))
+    assert f"{tmp_path / 't1'}/qemu.pid" in cmd
+    assert f"{tmp_path / 't1'}/monitor.sock" in cmd
+
+
+@pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden"])
+def test_bad_instance_names_are_refused(name):
+    with pytest.raises(ValueError):
+        vm.instance_dir(name)
+
+
+def test_stop_of_unknown_instance_is_harmless(tmp_path, monkeypatch):
+    monkeypatch.setenv("OOMGS_VM_RUN_DIR", str(tmp_path))
+    vm.stop("never-started")
+    assert vm.instances() == []
+
+
+def test_free_port_is_bindable():
+    import socket
+    port = vm.free_port()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
