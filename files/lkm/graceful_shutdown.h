@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * graceful_shutdown: interfaces shared by the files of the module.
+ *
+ * main.c          module init/exit
+ * parse.c         syntax of the lines written to the proc files (pure)
+ * registry.c      the registration table (who gets which handler)
+ * procfs.c        /proc/graceful_shutdown and /proc/graceful_shutdown_status
+ * events.c        /proc/graceful_shutdown_events, the preallocated event ring
+ * backend.c       backend selection (hook, none; a post-kill probe later)
+ * backend_hook.c  struct oom_victim_ops of a patched kernel
+ */
+#ifndef GRACEFUL_SHUTDOWN_H
+#define GRACEFUL_SHUTDOWN_H
+
+#include <linux/types.h>
+
+struct pid;
+struct seq_file;
+struct task_struct;
+
+#define GS_VERSION		"0.1.0"
+
+/* Handler path stored inline, NUL included: at most 255 characters. */
+#define GS_PATH_MAX		256
+#define GS_MAX_REGISTRATIONS	128
+#define GS_MAX_EVENTS		64
+/* One write() to /proc/graceful_shutdown: size, lines, length of a line. */
+#define GS_WRITE_MAX		4096
+#define GS_MAX_LINES		GS_MAX_REGISTRATIONS
+#define GS_LINE_MAX		512
+/* One write() to /proc/graceful_shutdown_events ("done ID\n"). */
+#define GS_DONE_WRITE_MAX	64
+#define GS_TIMEOUT_MIN_MS	1
+#define GS_TIMEOUT_MAX_MS	60000
+#define GS_TIMEOUT_DEFAULT_MS	3000
+/* Largest PID number of any configuration (PID_MAX_LIMIT on 64 bit). */
+#define GS_PID_MAX		(4 * 1024 * 1024)
+/* Longest event line, newline included (see events.c). */
+#define GS_EVENT_LINE_MAX	768
+
+/* parse.c */
+enum gs_cmd_op {
+	GS_CMD_REGISTER,
+	GS_CMD_UNREGISTER,
+};
+
+struct gs_cmd {
+	enum gs_cmd_op op;
+	unsigned int line;		/* line number in the write, from 1 */
+	int nr;				/* PID as written (writer's namespace) */
+	unsigned int timeout_ms;
+	const char *path;		/* points into the write buffer */
+	struct pid *pid;		/* set by procfs.c, reference held */
+};
+
+int gs_parse_reg_write(char *buf, size_t len, struct gs_cmd *cmds,
+		       unsigned int max_cmds, unsigned int *ncmds,
+		       unsigned int *line, const char **why);
+int gs_parse_done(char *buf, size_t len, u64 *id, const char **why);
+int gs_check_path_syntax(const char *path, const char **why);
+
+/* registry.c */
+bool gs_pid_alive(struct pid *pid);
+int gs_registry_apply(struct gs_cmd *cmds, unsigned int n,
+		      unsigned int *bad, const char **why);
+void gs_registry_show(struct seq_file *m);
+unsigned int gs_registry_count(void);
+unsigned int gs_registry_visit(struct pid *tgid, bool spend,
+			       unsigned int (*fn)(const char *path,
+						  unsigned int timeout_ms,
+						  void *arg),
+			       void *arg);
+void gs_registry_exit(void);
+
+/* procfs.c */
+int gs_procfs_init(void);
+void gs_procfs_exit(void);
+
+/* events.c */
+enum gs_reason {
+	GS_REASON_MEMCG,
+	GS_REASON_GLOBAL,
+	GS_REASON_SYSRQ,
+};
+
+struct gs_stats {
+	bool runner;
+	unsigned int queued;
+	unsigned int waiting;
+	u64 events_total;
+	u64 events_dropped;
+	u64 events_no_runner;
+	u64 oom_selected;
+	u64 oom_killed;
+	u64 graces;
+};
+
+unsigned int gs_event_selected(struct task_struct *victim,
+			       enum gs_reason reason, u64 oom_cgroup_id);
+void gs_event_killed(struct task_struct *victim, enum gs_reason reason,
+		     u64 oom_cgroup_id, bool graced);
+void gs_events_get_stats(struct gs_stats *st);
+int gs_events_init(void);
+void gs_events_exit(void);
+
+/* backend.c, backend_hook.c */
+struct gs_backend {
+	const char *name;
+	int api;			/* OOM_VICTIM_OPS_VERSION, 0 if none */
+	int (*start)(void);
+	void (*stop)(void);
+	/* NULL if the backend has no grace period to end. */
+	bool (*end_grace)(struct task_struct *task);
+};
+
+const struct gs_backend *gs_backend_hook_get(void);
+int gs_backend_start(void);
+void gs_backend_stop(void);
+const char *gs_backend_name(void);
+int gs_backend_api(void);
+bool gs_backend_end_grace(struct task_struct *task);
+
+#endif /* GRACEFUL_SHUTDOWN_H */

@@ -1,0 +1,309 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Syntax of the lines written to /proc/graceful_shutdown and
+ * /proc/graceful_shutdown_events. Plain string handling without kernel
+ * state, so that tests/parse_unit.c can build this file in user space.
+ *
+ * Registration file, one command per line, several lines per write:
+ *   PID PATH                    register (the prototype's format)
+ *   PID PATH timeout_ms=N       register with a handler timeout
+ *   -PID                        unregister
+ * Fields are separated by blanks (space or tab); a PATH cannot contain
+ * blanks. Every line is checked before anything is applied.
+ */
+#include <linux/errno.h>
+#include <linux/string.h>
+#include <linux/types.h>
+
+#include "graceful_shutdown.h"
+
+#define GS_TIMEOUT_PREFIX	"timeout_ms="
+
+static bool gs_is_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/*
+ * A decimal number made of digits only: no sign, no blanks, no base
+ * prefix. -EINVAL if malformed, -ERANGE if larger than @max.
+ */
+static int gs_parse_uint(const char *s, u64 max, u64 *out)
+{
+	bool big = false;
+	u64 v = 0;
+
+	if (!*s)
+		return -EINVAL;
+	for (; *s; s++) {
+		unsigned int d;
+
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		d = *s - '0';
+		if (big || v > (max - d) / 10)
+			big = true;
+		else
+			v = v * 10 + d;
+	}
+	if (big)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+/* Control characters other than the tab separator are never valid. */
+static int gs_check_chars(const char *s, const char **why)
+{
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '\t')
+			continue;
+		if (c < 0x20 || c == 0x7f) {
+			*why = "control character in line";
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Split @s in place at runs of blanks. Returns the number of tokens, or
+ * @max + 1 if there are more than @max.
+ */
+static unsigned int gs_tokenize(char *s, char **tok, unsigned int max)
+{
+	unsigned int n = 0;
+
+	for (;;) {
+		while (gs_is_blank(*s))
+			s++;
+		if (!*s)
+			return n;
+		if (n == max)
+			return max + 1;
+		tok[n++] = s;
+		while (*s && !gs_is_blank(*s))
+			s++;
+		if (*s)
+			*s++ = '\0';
+	}
+}
+
+int gs_check_path_syntax(const char *path, const char **why)
+{
+	const char *p = path;
+
+	if (strlen(path) >= GS_PATH_MAX) {
+		*why = "handler path longer than 255 characters";
+		return -ENAMETOOLONG;
+	}
+	if (path[0] != '/') {
+		*why = "handler path is not absolute";
+		return -EINVAL;
+	}
+	while (*p) {
+		const char *end;
+
+		while (*p == '/')
+			p++;
+		end = p;
+		while (*end && *end != '/')
+			end++;
+		if (end - p == 2 && p[0] == '.' && p[1] == '.') {
+			*why = "handler path has a '..' component";
+			return -EINVAL;
+		}
+		p = end;
+	}
+	return 0;
+}
+
+static int gs_parse_pid(const char *s, int *nr, int range_err,
+			const char **why)
+{
+	u64 v = 0;
+	int ret;
+
+	ret = gs_parse_uint(s, GS_PID_MAX, &v);
+	if (ret == -ERANGE) {
+		*why = "PID larger than any possible PID";
+		return range_err;
+	}
+	if (ret || v == 0) {
+		*why = "malformed PID (expected a positive decimal number)";
+		return -EINVAL;
+	}
+	*nr = (int)v;
+	return 0;
+}
+
+static int gs_parse_timeout(const char *s, unsigned int *timeout_ms,
+			    const char **why)
+{
+	size_t plen = strlen(GS_TIMEOUT_PREFIX);
+	u64 v = 0;
+	int ret;
+
+	if (strncmp(s, GS_TIMEOUT_PREFIX, plen)) {
+		*why = "unknown option (expected timeout_ms=N)";
+		return -EINVAL;
+	}
+	ret = gs_parse_uint(s + plen, GS_TIMEOUT_MAX_MS, &v);
+	if (ret == -EINVAL) {
+		*why = "malformed timeout_ms (expected a decimal number)";
+		return -EINVAL;
+	}
+	if (ret || v < GS_TIMEOUT_MIN_MS) {
+		*why = "timeout_ms out of range 1..60000";
+		return -ERANGE;
+	}
+	*timeout_ms = (unsigned int)v;
+	return 0;
+}
+
+static int gs_parse_reg_line(char *line, struct gs_cmd *cmd, const char **why)
+{
+	size_t len = strlen(line);
+	unsigned int n;
+	char *tok[3];
+	int ret;
+
+	ret = gs_check_chars(line, why);
+	if (ret)
+		return ret;
+	n = gs_tokenize(line, tok, 3);
+	if (n == 0) {
+		*why = "blank line";
+		return -EINVAL;
+	}
+	cmd->timeout_ms = GS_TIMEOUT_DEFAULT_MS;
+	cmd->path = NULL;
+	cmd->pid = NULL;
+
+	if (tok[0][0] == '-') {
+		cmd->op = GS_CMD_UNREGISTER;
+		ret = gs_parse_pid(tok[0] + 1, &cmd->nr, -ENOENT, why);
+		if (ret)
+			return ret;
+		if (n != 1) {
+			*why = "unexpected text after -PID";
+			return -EINVAL;
+		}
+	} else {
+		cmd->op = GS_CMD_REGISTER;
+		ret = gs_parse_pid(tok[0], &cmd->nr, -ESRCH, why);
+		if (ret)
+			return ret;
+		if (n < 2) {
+			*why = "missing handler path (expected PID PATH)";
+			return -EINVAL;
+		}
+		if (n > 3) {
+			*why = "unexpected text after timeout_ms=N";
+			return -EINVAL;
+		}
+		ret = gs_check_path_syntax(tok[1], why);
+		if (ret)
+			return ret;
+		cmd->path = tok[1];
+		if (n == 3) {
+			ret = gs_parse_timeout(tok[2], &cmd->timeout_ms, why);
+			if (ret)
+				return ret;
+		}
+	}
+	if (len > GS_LINE_MAX) {
+		*why = "line longer than 512 characters";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * Parse a whole write to /proc/graceful_shutdown (@buf NUL-terminated at
+ * @len, modified in place). On error, *@line is the offending line and
+ * *@why the reason; nothing must be applied then.
+ */
+int gs_parse_reg_write(char *buf, size_t len, struct gs_cmd *cmds,
+		       unsigned int max_cmds, unsigned int *ncmds,
+		       unsigned int *line, const char **why)
+{
+	unsigned int n = 0, ln = 0, i;
+	char *s, *next;
+	int ret;
+
+	*ncmds = 0;
+	*line = 0;
+	if (strlen(buf) != len) {
+		*why = "NUL byte in write";
+		return -EINVAL;
+	}
+	for (s = buf; s; s = next) {
+		next = strchr(s, '\n');
+		if (next)
+			*next++ = '\0';
+		ln++;
+		if (!*s)
+			continue;	/* empty line, e.g. after the last '\n' */
+		*line = ln;
+		if (n == max_cmds) {
+			*why = "too many lines in one write";
+			return -E2BIG;
+		}
+		cmds[n].line = ln;
+		ret = gs_parse_reg_line(s, &cmds[n], why);
+		if (ret)
+			return ret;
+		for (i = 0; i < n; i++) {
+			if (cmds[i].nr == cmds[n].nr) {
+				*why = "same PID twice in one write";
+				return -EINVAL;
+			}
+		}
+		n++;
+	}
+	if (!n) {
+		*why = "empty write";
+		return -EINVAL;
+	}
+	*ncmds = n;
+	return 0;
+}
+
+/* One "done ID" line written to /proc/graceful_shutdown_events. */
+int gs_parse_done(char *buf, size_t len, u64 *id, const char **why)
+{
+	unsigned int n;
+	char *tok[2];
+	char *nl;
+	int ret;
+
+	if (strlen(buf) != len) {
+		*why = "NUL byte in write";
+		return -EINVAL;
+	}
+	nl = strchr(buf, '\n');
+	if (nl) {
+		if (nl[1]) {
+			*why = "one command per write";
+			return -EINVAL;
+		}
+		*nl = '\0';
+	}
+	ret = gs_check_chars(buf, why);
+	if (ret)
+		return ret;
+	n = gs_tokenize(buf, tok, 2);
+	if (n != 2 || strcmp(tok[0], "done")) {
+		*why = "expected 'done ID'";
+		return -EINVAL;
+	}
+	ret = gs_parse_uint(tok[1], ~0ULL, id);
+	if (ret || *id == 0) {
+		*why = "malformed event id";
+		return -EINVAL;
+	}
+	return 0;
+}

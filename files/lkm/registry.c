@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The registration table: which process gets which handler.
+ *
+ * A fixed array allocated with the module. An entry holds a reference to
+ * the struct pid of the thread group, never a bare number, so a reused PID
+ * can never match a stale entry: the OOM callbacks compare it with
+ * task_tgid(victim). Entries of dead processes and spent entries (their
+ * process was OOM-killed) are dropped in process context, when the table
+ * is read or written.
+ *
+ * gs_reg_lock is a spinlock because the OOM callbacks take it (oom_lock
+ * held, no sleeping). Nothing allocates while holding it. Lock order:
+ * gs_reg_lock, then gs_ev_lock (events.c).
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/atomic.h>
+#include <linux/pid.h>
+#include <linux/rcupdate.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/seq_file.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
+
+#include "graceful_shutdown.h"
+
+enum gs_reg_state {
+	GS_REG_FREE = 0,
+	GS_REG_LIVE,
+	GS_REG_SPENT,	/* used by an OOM kill, freed at the next prune */
+};
+
+struct gs_reg {
+	enum gs_reg_state state;
+	struct pid *pid;		/* thread group, reference held */
+	unsigned int timeout_ms;
+	char path[GS_PATH_MAX];
+};
+
+static struct gs_reg gs_regs[GS_MAX_REGISTRATIONS];
+static DEFINE_SPINLOCK(gs_reg_lock);
+
+/* True while at least one thread of the process has not exited. */
+bool gs_pid_alive(struct pid *pid)
+{
+	struct task_struct *task;
+	bool alive;
+
+	rcu_read_lock();
+	task = pid_task(pid, PIDTYPE_TGID);
+	alive = task && atomic_read(&task->signal->live) > 0;
+	rcu_read_unlock();
+	return alive;
+}
+
+/* Process context only: put_pid() is kept out of the OOM path. */
+static void gs_reg_clear(struct gs_reg *reg)
+{
+	put_pid(reg->pid);
+	reg->pid = NULL;
+	reg->timeout_ms = 0;
+	reg->path[0] = '\0';
+	reg->state = GS_REG_FREE;
+}
+
+static void gs_registry_prune_locked(void)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&gs_reg_lock);
+	for (i = 0; i < GS_MAX_REGISTRATIONS; i++) {
+		struct gs_reg *reg = &gs_regs[i];
+
+		if (reg->state == GS_REG_SPENT ||
+		    (reg->state == GS_REG_LIVE && !gs_pid_alive(reg->pid)))
+			gs_reg_clear(reg);
+	}
+}
+
+static struct gs_reg *gs_registry_find_locked(struct pid *pid)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&gs_reg_lock);
+	if (!pid)
+		return NULL;
+	for (i = 0; i < GS_MAX_REGISTRATIONS; i++) {
+		if (gs_regs[i].state == GS_REG_LIVE && gs_regs[i].pid == pid)
+			return &gs_regs[i];
+	}
+	return NULL;
+}
+
+static struct gs_reg *gs_registry_free_slot_locked(void)
+{
+	unsigned int i;
+
+	for (i = 0; i < GS_MAX_REGISTRATIONS; i++) {
+		if (gs_regs[i].state == GS_REG_FREE)
+			return &gs_regs[i];
+	}
+	return NULL;
+}
+
+static unsigned int gs_registry_used_locked(void)
+{
+	unsigned int i, used = 0;
+
+	for (i = 0; i < GS_MAX_REGISTRATIONS; i++) {
+		if (gs_regs[i].state != GS_REG_FREE)
+			used++;
+	}
+	return used;
+}
+
+/*
+ * Apply a parsed and resolved write: all commands or none. Commands are
+ * checked in order as if applied one by one (no PID appears twice, the
+ * parser guarantees that). On success the references in cmds[].pid that
+ * the table took over are set to NULL; the caller puts the others. On
+ * error *@bad is the index of the failing command.
+ */
+int gs_registry_apply(struct gs_cmd *cmds, unsigned int n,
+		      unsigned int *bad, const char **why)
+{
+	unsigned int i, used;
+	struct gs_reg *reg;
+	int ret = 0;
+
+	spin_lock(&gs_reg_lock);
+	gs_registry_prune_locked();
+	used = gs_registry_used_locked();
+	for (i = 0; i < n; i++) {
+		reg = gs_registry_find_locked(cmds[i].pid);
+		if (cmds[i].op == GS_CMD_UNREGISTER) {
+			if (!reg) {
+				*why = "no registration for this PID";
+				ret = -ENOENT;
+				break;
+			}
+			used--;
+		} else if (!reg && ++used > GS_MAX_REGISTRATIONS) {
+			*why = "registration table full (128 entries)";
+			ret = -ENOSPC;
+			break;
+		}
+	}
+	if (ret) {
+		*bad = i;
+		goto out;
+	}
+
+	for (i = 0; i < n; i++) {
+		reg = gs_registry_find_locked(cmds[i].pid);
+		if (cmds[i].op == GS_CMD_UNREGISTER) {
+			gs_reg_clear(reg);
+			continue;
+		}
+		if (!reg) {
+			reg = gs_registry_free_slot_locked();
+			if (WARN_ON_ONCE(!reg))
+				continue;
+			reg->pid = cmds[i].pid;
+			cmds[i].pid = NULL;
+		}
+		/* A re-registration replaces the entry in place. */
+		reg->timeout_ms = cmds[i].timeout_ms;
+		strscpy(reg->path, cmds[i].path, sizeof(reg->path));
+		reg->state = GS_REG_LIVE;
+	}
+out:
+	spin_unlock(&gs_reg_lock);
+	return ret;
+}
+
+/* One line per live registration: "PID PATH timeout_ms=N". */
+void gs_registry_show(struct seq_file *m)
+{
+	unsigned int i;
+
+	spin_lock(&gs_reg_lock);
+	gs_registry_prune_locked();
+	for (i = 0; i < GS_MAX_REGISTRATIONS; i++) {
+		struct gs_reg *reg = &gs_regs[i];
+		pid_t nr;
+
+		if (reg->state != GS_REG_LIVE)
+			continue;
+		/* 0: the process is not visible in the reader's namespace. */
+		nr = pid_vnr(reg->pid);
+		if (nr)
+			seq_printf(m, "%d %s timeout_ms=%u\n", nr, reg->path,
+				   reg->timeout_ms);
+	}
+	spin_unlock(&gs_reg_lock);
+}
+
+unsigned int gs_registry_count(void)
+{
+	unsigned int used;
+
+	spin_lock(&gs_reg_lock);
+	gs_registry_prune_locked();
+	used = gs_registry_used_locked();
+	spin_unlock(&gs_reg_lock);
+	return used;
+}
+
+/*
+ * OOM callback context (oom_lock held, no sleeping, no allocation): if
+ * the thread group @tgid is registered, call @fn (may be NULL) with its
+ * handler while gs_reg_lock is held; @fn may take gs_ev_lock and nothing
+ * else. With @spend the registration is used up (its process is being
+ * killed): the entry is only marked, the next prune releases it.
+ * Returns what @fn returned, 0 if not registered.
+ */
+unsigned int gs_registry_visit(struct pid *tgid, bool spend,
+			       unsigned int (*fn)(const char *path,
+						  unsigned int timeout_ms,
+						  void *arg),
+			       void *arg)
+{
+	unsigned int ret = 0;
+	struct gs_reg *reg;
+
+	spin_lock(&gs_reg_lock);
+	reg = gs_registry_find_locked(tgid);
+	if (reg) {
+		if (fn)
+			ret = fn(reg->path, reg->timeout_ms, arg);
+		if (spend)
+			reg->state = GS_REG_SPENT;
+	}
+	spin_unlock(&gs_reg_lock);
+	return ret;
+}
+
+/* Module exit: the proc files and the backend are gone already. */
+void gs_registry_exit(void)
+{
+	unsigned int i;
+
+	spin_lock(&gs_reg_lock);
+	for (i = 0; i < GS_MAX_REGISTRATIONS; i++) {
+		if (gs_regs[i].state != GS_REG_FREE)
+			gs_reg_clear(&gs_regs[i]);
+	}
+	spin_unlock(&gs_reg_lock);
+}

@@ -1,0 +1,689 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Exercises the loaded graceful_shutdown module from user space: the
+ * registration parser, bounds, permissions and the event file. Run as
+ * root inside the test VM (never on a host whose kernel is not yours):
+ *
+ *   make -C files/lkm/tests proc_test && ./proc_test [--oom]
+ *
+ * --oom also triggers a real memory cgroup OOM (cgroup v2 at
+ * /sys/fs/cgroup) for a registered child and checks the event: with the
+ * hook backend and vm.oom_victim_grace_max_ms > 0 a phase=grace event
+ * while the child is alive, then the kill after "done"; with the hook
+ * and the sysctl at 0 a phase=killed event; with backend none no event.
+ *
+ * --hold read|poll|select|epoll opens the event file and blocks in that
+ * call until the module goes away (unload-test.sh runs rmmod meanwhile).
+ *
+ * Output is TAP; the exit status is 0 only if every check passed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <grp.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define REG_FILE	"/proc/graceful_shutdown"
+#define EV_FILE		"/proc/graceful_shutdown_events"
+#define STATUS_FILE	"/proc/graceful_shutdown_status"
+#define MAX_REG		128
+
+static int tests, failed;
+static char tmpdir[] = "/tmp/gs-proc-test.XXXXXX";
+static char handler[256], symlink_path[256], dir_path[256];
+
+static void ok(int cond, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void ok(int cond, const char *fmt, ...)
+{
+	va_list ap;
+
+	tests++;
+	if (!cond)
+		failed++;
+	printf("%sok %d - ", cond ? "" : "not ", tests);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	printf("\n");
+	fflush(stdout);
+}
+
+/* One write() call; 0 or -errno. */
+static int write_file(const char *path, const char *data, size_t len)
+{
+	int fd, ret = 0;
+
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, data, len) < 0)
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+static int wr(const char *data)
+{
+	return write_file(REG_FILE, data, strlen(data));
+}
+
+static int wrf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int wrf(const char *fmt, ...)
+{
+	char buf[8192];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	return wr(buf);
+}
+
+static ssize_t read_all(const char *path, char *buf, size_t size)
+{
+	ssize_t n, total = 0;
+	int fd = open(path, O_RDONLY);
+
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, buf + total, size - 1 - total)) > 0)
+		total += n;
+	close(fd);
+	buf[total] = '\0';
+	return n < 0 ? -errno : total;
+}
+
+/* Is "LINE\n" a whole line of the registration listing? */
+static int listed(const char *line)
+{
+	static char buf[65536];
+	size_t len = strlen(line);
+	char *p = buf;
+
+	if (read_all(REG_FILE, buf, sizeof(buf)) < 0)
+		return 0;
+	while ((p = strstr(p, line))) {
+		if ((p == buf || p[-1] == '\n') && p[len] == '\n')
+			return 1;
+		p++;
+	}
+	return 0;
+}
+
+/* Is PID listed at all? */
+static int pid_listed(pid_t pid)
+{
+	static char buf[65536];
+	char key[32];
+	char *p = buf;
+
+	if (read_all(REG_FILE, buf, sizeof(buf)) < 0)
+		return 0;
+	snprintf(key, sizeof(key), "%d ", pid);
+	while ((p = strstr(p, key))) {
+		if (p == buf || p[-1] == '\n')
+			return 1;
+		p++;
+	}
+	return 0;
+}
+
+static long status_value(const char *key)
+{
+	char buf[4096], k[64];
+	char *p;
+
+	if (read_all(STATUS_FILE, buf, sizeof(buf)) < 0)
+		return -1;
+	snprintf(k, sizeof(k), "%s=", key);
+	for (p = buf; (p = strstr(p, k)); p++)
+		if (p == buf || p[-1] == '\n')
+			return strtol(p + strlen(k), NULL, 10);
+	return -1;
+}
+
+static pid_t spawn_sleeper(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		for (;;)
+			pause();
+	}
+	return pid;
+}
+
+static void reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* Drop CAP_SYS_ADMIN from the effective set of this process. */
+static int drop_sys_admin(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2];
+
+	if (syscall(SYS_capget, &hdr, data))
+		return -1;
+	data[CAP_TO_INDEX(CAP_SYS_ADMIN)].effective &=
+		~CAP_TO_MASK(CAP_SYS_ADMIN);
+	return syscall(SYS_capset, &hdr, data) ? -1 : 0;
+}
+
+/* Run fn in a child; its return value (an errno or 0) is the result. */
+static int in_child(int (*fn)(void *), void *arg)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(fn(arg) & 0xff);
+	if (waitpid(pid, &status, 0) < 0 || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+static int open_as_nobody(void *path)
+{
+	if (setgroups(0, NULL) || setresgid(65534, 65534, 65534) ||
+	    setresuid(65534, 65534, 65534))
+		return 200;
+	if (open(path, O_RDWR) >= 0)
+		return 0;
+	return errno;
+}
+
+static int open_without_cap(void *path)
+{
+	if (drop_sys_admin())
+		return 201;
+	if (open(path, O_RDWR) >= 0)
+		return 0;
+	return errno;
+}
+
+/* Opened with the capability, written without it. */
+static int write_after_drop(void *line)
+{
+	int fd = open(REG_FILE, O_WRONLY);
+
+	if (fd < 0)
+		return 202;
+	if (drop_sys_admin())
+		return 201;
+	if (write(fd, line, strlen(line)) >= 0)
+		return 0;
+	return errno;
+}
+
+static void *thread_fn(void *arg)
+{
+	*(pid_t *)arg = syscall(SYS_gettid);
+	pause();
+	return NULL;
+}
+
+static void setup_files(void)
+{
+	int fd;
+
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		exit(2);
+	}
+	snprintf(handler, sizeof(handler), "%s/handler", tmpdir);
+	snprintf(symlink_path, sizeof(symlink_path), "%s/link", tmpdir);
+	snprintf(dir_path, sizeof(dir_path), "%s/dir", tmpdir);
+	fd = open(handler, O_WRONLY | O_CREAT | O_EXCL, 0755);
+	if (fd < 0 || write(fd, "#!/bin/sh\nexit 0\n", 17) != 17) {
+		perror(handler);
+		exit(2);
+	}
+	close(fd);
+	if (symlink(handler, symlink_path) || mkdir(dir_path, 0755)) {
+		perror("setup");
+		exit(2);
+	}
+}
+
+static void cleanup_files(void)
+{
+	unlink(handler);
+	unlink(symlink_path);
+	rmdir(dir_path);
+	rmdir(tmpdir);
+}
+
+static void test_register(void)
+{
+	char line[512], big[5000];
+	pid_t p = spawn_sleeper(), p2 = spawn_sleeper(), dead, tid = 0;
+	pthread_t th;
+
+	ok(wrf("%d %s\n", p, handler) == 0, "register PID PATH");
+	snprintf(line, sizeof(line), "%d %s timeout_ms=3000", p, handler);
+	ok(listed(line), "listed with the default timeout");
+	ok(wrf("%d %s timeout_ms=1500\n", p, handler) == 0,
+	   "re-register with timeout_ms=1500");
+	snprintf(line, sizeof(line), "%d %s timeout_ms=1500", p, handler);
+	ok(listed(line), "entry replaced in place");
+	ok(wrf("%d %s", p, handler) == 0, "prototype format, no newline");
+
+	ok(wrf("abc %s\n", handler) == -EINVAL, "malformed PID: EINVAL");
+	ok(wrf("0 %s\n", handler) == -EINVAL, "PID 0: EINVAL");
+	ok(wrf("%d relative/h\n", p) == -EINVAL, "relative path: EINVAL");
+	ok(wrf("%d %s/../handler\n", p, dir_path) == -EINVAL,
+	   "'..' component: EINVAL");
+	ok(wrf("%d %s\001\n", p, handler) == -EINVAL,
+	   "control character: EINVAL");
+	ok(wrf("%d %s timeout_ms=0\n", p, handler) == -ERANGE,
+	   "timeout_ms=0: ERANGE");
+	ok(wrf("%d %s timeout_ms=60001\n", p, handler) == -ERANGE,
+	   "timeout_ms=60001: ERANGE");
+	ok(wrf("%d %s timeout_ms=x\n", p, handler) == -EINVAL,
+	   "timeout_ms=x: EINVAL");
+	ok(wrf("%d %s extra\n", p, handler) == -EINVAL,
+	   "unknown option: EINVAL");
+	ok(wrf("%d %s/missing\n", p, tmpdir) == -ENOENT,
+	   "missing handler: ENOENT");
+	ok(wrf("%d %s\n", p, dir_path) == -EINVAL, "directory: EINVAL");
+	ok(wrf("%d %s\n", p, symlink_path) == -EINVAL, "symlink: EINVAL");
+	memset(line, 'a', 300);
+	line[300] = '\0';
+	ok(wrf("%d /%s\n", p, line) == -ENAMETOOLONG,
+	   "301-char path: ENAMETOOLONG");
+	memset(big, ' ', sizeof(big));
+	ok(write_file(REG_FILE, big, sizeof(big)) == -E2BIG,
+	   "5000-byte write: E2BIG");
+	ok(write_file(REG_FILE, "1 /a\0b\n", 7) == -EINVAL, "NUL byte: EINVAL");
+	ok(wrf("%d %s\n%d %s\n", p, handler, p, handler) == -EINVAL,
+	   "same PID twice: EINVAL");
+	ok(wrf("2 %s\n", handler) == -EINVAL, "kernel thread: EINVAL");
+
+	dead = fork();
+	if (dead == 0)
+		_exit(0);
+	waitpid(dead, NULL, 0);
+	ok(wrf("%d %s\n", dead, handler) == -ESRCH, "dead PID: ESRCH");
+	ok(wrf("-%d\n", dead) == -ENOENT, "unregister dead PID: ENOENT");
+	ok(wrf("99999999 %s\n", handler) == -ESRCH, "huge PID: ESRCH");
+
+	if (!pthread_create(&th, NULL, thread_fn, &tid)) {
+		while (!__atomic_load_n(&tid, __ATOMIC_SEQ_CST))
+			usleep(1000);
+		ok(wrf("%d %s\n", tid, handler) == -ESRCH,
+		   "thread id: ESRCH");
+		pthread_cancel(th);
+		pthread_join(th, NULL);
+	}
+
+	/* All or nothing: a bad line keeps the good one out. */
+	ok(wrf("%d %s\nbad line\n", p2, handler) == -EINVAL,
+	   "batch with a bad line: EINVAL");
+	ok(!pid_listed(p2), "nothing of the bad batch applied");
+	ok(wrf("%d %s timeout_ms=100\n-%d\n", p2, handler, p) == 0,
+	   "batch register + unregister");
+	ok(pid_listed(p2) && !pid_listed(p), "batch applied");
+	ok(wrf("-%d\n", p) == -ENOENT, "unregister twice: ENOENT");
+
+	/* A dead process disappears from the listing. */
+	reap(p2);
+	ok(!pid_listed(p2), "entry of a dead process dropped");
+	reap(p);
+}
+
+static void test_table_bound(void)
+{
+	static pid_t kids[MAX_REG + 1];
+	long used = status_value("registrations");
+	int i, n, ret = 0;
+	char buf[8192];
+	size_t o = 0;
+
+	if (used < 0 || used >= MAX_REG) {
+		ok(0, "table bound (registrations=%ld)", used);
+		return;
+	}
+	n = MAX_REG - used;
+	for (i = 0; i <= n; i++)
+		kids[i] = spawn_sleeper();
+	/* In chunks that fit in one write. */
+	for (i = 0; i < n && !ret; i++) {
+		o += snprintf(buf + o, sizeof(buf) - o, "%d %s\n", kids[i],
+			      handler);
+		if (o > 3500 || i == n - 1) {
+			ret = write_file(REG_FILE, buf, o);
+			o = 0;
+		}
+	}
+	ok(ret == 0, "fill the table to %d entries", MAX_REG);
+	ok(status_value("registrations") == MAX_REG, "registrations=%d",
+	   MAX_REG);
+	ok(wrf("%d %s\n", kids[n], handler) == -ENOSPC, "one more: ENOSPC");
+	ok(wrf("%d %s timeout_ms=9\n", kids[0], handler) == 0,
+	   "replacing still works when full");
+	for (i = 0; i <= n; i++)
+		reap(kids[i]);
+	ok(status_value("registrations") == used, "dead entries pruned");
+}
+
+static void test_permissions(void)
+{
+	char line[300];
+	pid_t p = spawn_sleeper();
+
+	ok(in_child(open_as_nobody, REG_FILE) == EACCES,
+	   "uid 65534 cannot open %s", REG_FILE);
+	ok(in_child(open_as_nobody, EV_FILE) == EACCES,
+	   "uid 65534 cannot open %s", EV_FILE);
+	ok(in_child(open_without_cap, REG_FILE) == EPERM,
+	   "root without CAP_SYS_ADMIN: open EPERM");
+	ok(in_child(open_without_cap, EV_FILE) == EPERM,
+	   "root without CAP_SYS_ADMIN: events open EPERM");
+	snprintf(line, sizeof(line), "%d %s\n", p, handler);
+	ok(in_child(write_after_drop, line) == EPERM,
+	   "write after dropping CAP_SYS_ADMIN: EPERM");
+	ok(!pid_listed(p), "nothing registered by it");
+	reap(p);
+}
+
+static void test_events(void)
+{
+	struct pollfd pfd;
+	char buf[1024];
+	int fd, fd2;
+
+	fd = open(EV_FILE, O_RDWR | O_NONBLOCK);
+	ok(fd >= 0, "open %s", EV_FILE);
+	if (fd < 0)
+		return;
+	fd2 = open(EV_FILE, O_RDWR);
+	ok(fd2 < 0 && errno == EBUSY, "second opener: EBUSY");
+	if (fd2 >= 0)
+		close(fd2);
+	ok(status_value("runner") == 1, "status runner=1");
+	ok(read(fd, buf, sizeof(buf)) < 0 && errno == EAGAIN,
+	   "nothing queued: EAGAIN");
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	ok(poll(&pfd, 1, 0) == 0, "poll: no POLLIN");
+	ok(write(fd, "done 999999999\n", 15) < 0 && errno == ENOENT,
+	   "done for an unknown id: ENOENT");
+	ok(write(fd, "done x\n", 7) < 0 && errno == EINVAL,
+	   "done x: EINVAL");
+	ok(write(fd, "bogus\n", 6) < 0 && errno == EINVAL, "bogus: EINVAL");
+	close(fd);
+	ok(status_value("runner") == 0, "status runner=0 after close");
+	fd = open(EV_FILE, O_RDONLY);
+	ok(fd >= 0, "reopen after close");
+	if (fd >= 0)
+		close(fd);
+}
+
+/* --oom: a real memcg OOM of a registered child. */
+static int child_hog(const char *cg)
+{
+	char path[512], pid[32];
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	snprintf(pid, sizeof(pid), "%d\n", getpid());
+	if (write_file(path, pid, strlen(pid)))
+		return 3;
+	for (;;) {
+		char *p = malloc(1 << 20);
+
+		if (!p)
+			return 4;
+		memset(p, 0x5a, 1 << 20);
+	}
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int proc_alive(pid_t pid)
+{
+	char path[64], buf[512], *p;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	if (read_all(path, buf, sizeof(buf)) <= 0)
+		return 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+/*
+ * One memcg OOM of a registered hog. @mode: "none" (backend none: no
+ * event), "done" (grace, then done), "close" (grace, then the runner
+ * closes the file: the kill must follow at once), "killed" (no grace).
+ */
+static void oom_case(const char *mode)
+{
+	char cg[128], buf[1024], line[256];
+	int fd, go[2], status;
+	struct pollfd pfd;
+	double t;
+	pid_t kid;
+
+	printf("# oom case: %s\n", mode);
+	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/gs-proc-test-%d", getpid());
+	if (mkdir(cg, 0755)) {
+		ok(0, "create %s: %s", cg, strerror(errno));
+		return;
+	}
+	snprintf(line, sizeof(line), "%s/memory.max", cg);
+	ok(write_file(line, "64M", 3) == 0, "memory.max=64M");
+	snprintf(line, sizeof(line), "%s/memory.swap.max", cg);
+	write_file(line, "0", 1);
+
+	fd = open(EV_FILE, O_RDWR);
+	ok(fd >= 0, "runner opens the event file");
+	if (fd < 0 || pipe(go))
+		goto out_cg;
+	kid = fork();
+	if (kid == 0) {
+		char c;
+
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(5);
+		_exit(child_hog(cg));
+	}
+	close(go[0]);
+	ok(wrf("%d %s timeout_ms=5000\n", kid, handler) == 0,
+	   "register the hog");
+	if (write(go[1], "g", 1) != 1)
+		perror("pipe");
+	close(go[1]);
+
+	pfd.fd = fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 20000) != 1) {
+		ok(!strcmp(mode, "none"), "no event within 20 s");
+		reap(kid);
+		goto out_fd;
+	}
+	memset(buf, 0, sizeof(buf));
+	if (read(fd, buf, sizeof(buf) - 1) <= 0)
+		buf[0] = '\0';
+	ok(strcmp(mode, "none"), "event read: %.*s",
+	   (int)strcspn(buf, "\n"), buf);
+	snprintf(line, sizeof(line), " pid=%d ", kid);
+	ok(strstr(buf, line) && strstr(buf, " reason=memcg "),
+	   "event names the hog and reason=memcg");
+	if (!strcmp(mode, "done") || !strcmp(mode, "close")) {
+		unsigned long long id = 0;
+
+		ok(strstr(buf, "phase=grace") != NULL, "phase=grace");
+		ok(proc_alive(kid), "victim alive at the grace event");
+		usleep(200000);
+		ok(proc_alive(kid), "victim still alive 200 ms later");
+		sscanf(buf, "id=%llu", &id);
+		snprintf(line, sizeof(line), "done %llu\n", id);
+		t = now_s();
+		if (!strcmp(mode, "done")) {
+			ok(write(fd, line, strlen(line)) ==
+			   (ssize_t)strlen(line), "done %llu", id);
+		} else {
+			close(fd);
+			fd = -1;
+		}
+		waitpid(kid, &status, 0);
+		t = (now_s() - t) * 1000;
+		ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
+		   t < 2000, "victim SIGKILLed %.0f ms after %s", t, mode);
+		if (fd >= 0)
+			ok(write(fd, line, strlen(line)) ==
+			   (ssize_t)strlen(line), "second done: nothing to do");
+	} else {
+		ok(strstr(buf, "phase=killed") != NULL, "phase=killed");
+		waitpid(kid, &status, 0);
+		ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
+		   "victim SIGKILLed");
+	}
+out_fd:
+	if (fd >= 0)
+		close(fd);
+out_cg:
+	rmdir(cg);
+}
+
+static void test_oom(void)
+{
+	static const char sysctl[] = "/proc/sys/vm/oom_victim_grace_max_ms";
+	char buf[4096], backend[64] = "", old[32] = "";
+	long grace_max = -1;
+	char *p;
+
+	if (read_all(sysctl, old, sizeof(old)) > 0)
+		grace_max = strtol(old, NULL, 10);
+	if (read_all(STATUS_FILE, buf, sizeof(buf)) > 0 &&
+	    (p = strstr(buf, "backend=")))
+		sscanf(p, "backend=%63s", backend);
+	printf("# oom: backend=%s vm.oom_victim_grace_max_ms=%ld\n", backend,
+	       grace_max);
+	if (strcmp(backend, "hook")) {
+		oom_case("none");
+		return;
+	}
+	if (grace_max > 0) {
+		oom_case("done");
+		oom_case("close");
+	}
+	if (write_file(sysctl, "0", 1) == 0) {
+		oom_case("killed");
+		write_file(sysctl, old, strlen(old));
+	}
+	ok(status_value("events_dropped") == 0, "events_dropped=0");
+}
+
+/* Block on the event file until the module is unloaded. */
+static int hold(const char *how)
+{
+	struct epoll_event ee = { .events = EPOLLIN };
+	struct pollfd pfd;
+	char buf[1024];
+	fd_set rfds;
+	int fd, ep;
+	long r = -1;
+
+	fd = open(EV_FILE, O_RDWR);
+	if (fd < 0) {
+		perror(EV_FILE);
+		return 2;
+	}
+	printf("hold %s: waiting\n", how);
+	fflush(stdout);
+	errno = 0;
+	if (!strcmp(how, "read")) {
+		r = read(fd, buf, sizeof(buf));
+	} else if (!strcmp(how, "poll")) {
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		r = poll(&pfd, 1, -1);
+		if (r > 0)
+			r = pfd.revents;
+	} else if (!strcmp(how, "select")) {
+		FD_ZERO(&rfds);
+		FD_SET(fd, &rfds);
+		r = select(fd + 1, &rfds, NULL, NULL, NULL);
+	} else if (!strcmp(how, "epoll")) {
+		ep = epoll_create1(0);
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ee))
+			return 2;
+		r = epoll_wait(ep, &ee, 1, -1);
+		if (r > 0)
+			r = ee.events;
+		/* Wait again: the file is gone now, this must not hang. */
+		printf("hold %s: woke (%ld), second wait\n", how, r);
+		fflush(stdout);
+		r = epoll_wait(ep, &ee, 1, 2000);
+		close(ep);
+	} else {
+		return 2;
+	}
+	printf("hold %s: returned %ld (%s)\n", how, r, strerror(errno));
+	/* The file still works as a file: reads fail cleanly. */
+	r = read(fd, buf, sizeof(buf));
+	printf("hold %s: read after unload %ld (%s)\n", how, r,
+	       strerror(errno));
+	close(fd);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	char buf[4096];
+
+	if (argc > 2 && !strcmp(argv[1], "--hold"))
+		return hold(argv[2]);
+
+	if (geteuid()) {
+		fprintf(stderr, "proc_test: run as root (in the test VM)\n");
+		return 2;
+	}
+	if (read_all(STATUS_FILE, buf, sizeof(buf)) < 0) {
+		fprintf(stderr, "proc_test: %s missing: module not loaded?\n",
+			STATUS_FILE);
+		return 2;
+	}
+	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n"))
+		printf("# %s\n", l);
+	setup_files();
+	test_register();
+	test_table_bound();
+	test_permissions();
+	test_events();
+	if (argc > 1 && !strcmp(argv[1], "--oom"))
+		test_oom();
+	cleanup_files();
+	printf("1..%d\n# %d failed\n", tests, failed);
+	return failed ? 1 : 0;
+}

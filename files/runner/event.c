@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Parse an event line: space-separated key=value tokens; unknown keys are skipped. */
+#include "event.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int parse_u64(const char *s, size_t len, uint64_t *out)
+{
+	char buf[24];
+	char *end;
+
+	if (len == 0 || len >= sizeof(buf) || s[0] < '0' || s[0] > '9')
+		return -1;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	errno = 0;
+	*out = strtoull(buf, &end, 10);
+	return (errno || *end) ? -1 : 0;
+}
+
+static int copy_str(char *dst, size_t size, const char *s, size_t len)
+{
+	if (len == 0 || len >= size)
+		return -1;
+	memcpy(dst, s, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+int event_parse(const char *line, struct event *ev, const char **why)
+{
+	const char *p = line;
+	unsigned int seen = 0;
+	enum { ID = 1, PHASE = 2, PID = 4, HANDLER = 8, TIMEOUT = 16 };
+
+	memset(ev, 0, sizeof(*ev));
+	while (*p && *p != '\n') {
+		const char *tok = p, *eq, *val;
+		size_t klen, vlen;
+		uint64_t num;
+		int bad = 0;
+
+		while (*p && *p != ' ' && *p != '\n')
+			p++;
+		eq = memchr(tok, '=', p - tok);
+		if (!eq) {
+			*why = "token without '='";
+			return -1;
+		}
+		klen = eq - tok;
+		val = eq + 1;
+		vlen = p - val;
+		if (klen == 2 && !memcmp(tok, "id", 2)) {
+			bad = parse_u64(val, vlen, &ev->id);
+			seen |= ID;
+		} else if (klen == 5 && !memcmp(tok, "phase", 5)) {
+			if (vlen == 5 && !memcmp(val, "grace", 5))
+				ev->phase = PHASE_GRACE;
+			else if (vlen == 6 && !memcmp(val, "killed", 6))
+				ev->phase = PHASE_KILLED;
+			else
+				bad = 1;
+			seen |= PHASE;
+		} else if (klen == 3 && !memcmp(tok, "pid", 3)) {
+			bad = parse_u64(val, vlen, &num);
+			ev->pid = (long)num;
+			seen |= PID;
+		} else if (klen == 4 && !memcmp(tok, "comm", 4)) {
+			bad = copy_str(ev->comm, sizeof(ev->comm), val, vlen);
+		} else if (klen == 9 && !memcmp(tok, "cgroup_id", 9)) {
+			bad = parse_u64(val, vlen, &ev->cgroup_id);
+		} else if (klen == 13 && !memcmp(tok, "oom_cgroup_id", 13)) {
+			bad = parse_u64(val, vlen, &ev->oom_cgroup_id);
+		} else if (klen == 6 && !memcmp(tok, "reason", 6)) {
+			bad = copy_str(ev->reason, sizeof(ev->reason), val, vlen);
+		} else if (klen == 5 && !memcmp(tok, "ts_ms", 5)) {
+			bad = parse_u64(val, vlen, &ev->ts_ms);
+		} else if (klen == 11 && !memcmp(tok, "deadline_ms", 11)) {
+			bad = parse_u64(val, vlen, &ev->deadline_ms);
+		} else if (klen == 10 && !memcmp(tok, "timeout_ms", 10)) {
+			bad = parse_u64(val, vlen, &ev->timeout_ms);
+			seen |= TIMEOUT;
+		} else if (klen == 7 && !memcmp(tok, "handler", 7)) {
+			bad = copy_str(ev->handler, sizeof(ev->handler), val, vlen) || val[0] != '/';
+			seen |= HANDLER;
+		}
+		if (bad) {
+			*why = "malformed value";
+			return -1;
+		}
+		while (*p == ' ')
+			p++;
+	}
+	if ((seen & (ID | PHASE | PID | HANDLER | TIMEOUT)) != (ID | PHASE | PID | HANDLER | TIMEOUT)) {
+		*why = "missing one of id, phase, pid, timeout_ms, handler";
+		return -1;
+	}
+	if (ev->reason[0] == '\0')
+		strcpy(ev->reason, "unknown");
+	return 0;
+}

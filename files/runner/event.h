@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* One line of /proc/graceful_shutdown_events, parsed (see docs/lkm.md). */
+#ifndef OOMGS_EVENT_H
+#define OOMGS_EVENT_H
+
+#include <stdint.h>
+
+#define EVENT_LINE_MAX 1024
+#define EVENT_PATH_MAX 256
+#define EVENT_COMM_MAX 64
+
+enum event_phase { PHASE_GRACE, PHASE_KILLED };
+
+struct event {
+	uint64_t id;
+	enum event_phase phase;
+	long pid;
+	char comm[EVENT_COMM_MAX];	/* as sent: non-printable bytes escaped \xHH */
+	uint64_t cgroup_id;
+	uint64_t oom_cgroup_id;
+	char reason[16];		/* memcg, global, sysrq */
+	uint64_t ts_ms;			/* CLOCK_BOOTTIME when the victim was chosen */
+	uint64_t deadline_ms;		/* grace left when read; 0 for killed */
+	uint64_t timeout_ms;
+	char handler[EVENT_PATH_MAX];
+};
+
+/* Parse a NUL-terminated line (trailing newline allowed). Returns 0 or -1 with *why set. */
+int event_parse(const char *line, struct event *ev, const char **why);
+
+#endif

@@ -1,0 +1,430 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * oomgs-runner: runs the graceful-shutdown handlers of OOM victims.
+ *
+ * Waits on /proc/graceful_shutdown_events (module graceful_shutdown), checks
+ * each event's handler (path_check.c), runs it with no shell in its own leaf
+ * of the handlers' cgroup (cgroup.c) with the victim's context in its
+ * environment, bounds it by its timeout (and, for a victim in grace, by the
+ * grace left), logs to stderr (the journal), and writes "done ID" when the
+ * handler has ended so the kernel kills the victim at once.
+ *
+ * The runner locks its memory and sets its OOM score to -1000; handlers get
+ * score 0 and are bounded by the handlers' memory.max instead. Everything the
+ * event loop uses is allocated up front.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cgroup.h"
+#include "event.h"
+#include "path_check.h"
+
+#define MAX_HANDLERS 16
+#define GRACE_SYSCTL "/proc/sys/vm/oom_victim_grace_max_ms"
+
+struct run {
+	int active;
+	struct event ev;
+	pid_t pid;
+	int pidfd;
+	uint64_t started_ns;	/* CLOCK_BOOTTIME */
+	uint64_t deadline_ns;
+	int timed_out;
+	char leaf[600];
+};
+
+static struct run runs[MAX_HANDLERS];
+static struct {
+	const char *events_path;
+	const char *cgroup_base;
+	const char *memory_min;
+	const char *memory_max;
+	int use_cgroup;
+} opt = {
+	.events_path = "/proc/graceful_shutdown_events",
+	.memory_min = "16M",
+	.memory_max = "128M",
+};
+
+static void say(int prio, const char *fmt, ...)
+{
+	char line[1400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	/* "<N>" is read by the journal as the priority of the line */
+	fprintf(stderr, "<%d>%s\n", prio, line);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static uint64_t grace_cap_ms(void)
+{
+	char buf[32] = "";
+	int fd = open(GRACE_SYSCTL, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return n > 0 ? strtoull(buf, NULL, 10) : 0;
+}
+
+static void protect_self(void)
+{
+	int fd;
+
+	if (mlockall(MCL_CURRENT | MCL_FUTURE))
+		say(4, "mlockall failed: %s (running unlocked)", strerror(errno));
+	fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+	if (fd < 0 || write(fd, "-1000", 5) != 5)
+		say(4, "cannot set oom_score_adj -1000: %s", strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
+static int open_events(void)
+{
+	static int said;
+	int fd = open(opt.events_path, O_RDWR | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0 && !said) {
+		say(4, "cannot open %s: %s; retrying every second (is the graceful_shutdown module loaded?)",
+		    opt.events_path, strerror(errno));
+		said = 1;
+	} else if (fd >= 0) {
+		say(6, "listening on %s", opt.events_path);
+		said = 0;
+	}
+	return fd;
+}
+
+static void send_done(int events_fd, const struct event *ev)
+{
+	char cmd[48];
+	int len = snprintf(cmd, sizeof(cmd), "done %llu\n", (unsigned long long)ev->id);
+
+	if (events_fd >= 0 && write(events_fd, cmd, len) != len && errno != ENOENT)
+		say(4, "event %llu: writing done failed: %s", (unsigned long long)ev->id,
+		    strerror(errno));
+}
+
+static void child_exec(const struct run *r, uint64_t budget_ms)
+{
+	char env[12][400];
+	char *envp[13], *argv[2];
+	char cgroup[300], oom_cgroup[300];
+	sigset_t none;
+	int fd, i = 0;
+
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	signal(SIGPIPE, SIG_DFL);
+	setsid();
+	if (r->leaf[0] && cgroup_leaf_enter(r->leaf))
+		_exit(126);
+	/* handlers are ordinary OOM citizens, bounded by the handlers' memory.max */
+	fd = open("/proc/self/oom_score_adj", O_WRONLY);
+	if (fd < 0 || write(fd, "0", 1) != 1)
+		_exit(126);
+	close(fd);
+	fd = open("/dev/null", O_RDONLY);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		close(fd);
+	}
+	cgroup_path_of_id(r->ev.cgroup_id, cgroup, sizeof(cgroup));
+	cgroup_path_of_id(r->ev.oom_cgroup_id, oom_cgroup, sizeof(oom_cgroup));
+	snprintf(env[i++], sizeof(env[0]), "OOMGS_EVENT_ID=%llu", (unsigned long long)r->ev.id);
+	snprintf(env[i++], sizeof(env[0]), "OOMGS_PHASE=%s",
+		 r->ev.phase == PHASE_GRACE ? "grace" : "killed");
+	snprintf(env[i++], sizeof(env[0]), "OOMGS_VICTIM_PID=%ld", r->ev.pid);
+	snprintf(env[i++], sizeof(env[0]), "OOMGS_VICTIM_COMM=%s", r->ev.comm);
+	snprintf(env[i++], sizeof(env[0]), "OOMGS_VICTIM_CGROUP=%s", cgroup);
+	snprintf(env[i++], sizeof(env[0]), "OOMGS_OOM_CGROUP=%s", oom_cgroup);
+	snprintf(env[i++], sizeof(env[0]), "OOMGS_REASON=%s", r->ev.reason);
+	snprintf(env[i++], sizeof(env[0]), "OOMGS_DEADLINE_MS=%llu", (unsigned long long)budget_ms);
+	snprintf(env[i++], sizeof(env[0]), "OOMGS_CHOSEN_BOOTTIME_MS=%llu",
+		 (unsigned long long)r->ev.ts_ms);
+	snprintf(env[i++], sizeof(env[0]), "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+	snprintf(env[i++], sizeof(env[0]), "LANG=C.UTF-8");
+	snprintf(env[i++], sizeof(env[0]), "HOME=/");
+	for (int k = 0; k < i; k++)
+		envp[k] = env[k];
+	envp[i] = NULL;
+	argv[0] = (char *)r->ev.handler;
+	argv[1] = NULL;
+	execve(r->ev.handler, argv, envp);
+	_exit(127);
+}
+
+static void start_handler(int events_fd, const struct event *ev)
+{
+	char why[400];
+	struct run *r = NULL;
+	uint64_t budget_ms = ev->timeout_ms;
+	uint64_t cap;
+
+	for (int i = 0; i < MAX_HANDLERS; i++)
+		if (!runs[i].active) {
+			r = &runs[i];
+			break;
+		}
+	if (ev->phase == PHASE_GRACE) {
+		if (ev->deadline_ms < budget_ms)
+			budget_ms = ev->deadline_ms;
+		cap = grace_cap_ms();
+		if (cap && cap < budget_ms)
+			budget_ms = cap;
+	}
+	say(5, "event %llu %s: victim pid=%ld comm=%s reason=%s, handler %s, budget %llu ms",
+	    (unsigned long long)ev->id, ev->phase == PHASE_GRACE ? "grace" : "killed", ev->pid,
+	    ev->comm, ev->reason, ev->handler, (unsigned long long)budget_ms);
+	if (handler_path_safe(ev->handler, why, sizeof(why))) {
+		say(3, "event %llu: refusing to run the handler: %s", (unsigned long long)ev->id, why);
+		send_done(events_fd, ev);
+		return;
+	}
+	if (!r) {	/* cannot happen: the loop reads no event without a free slot */
+		send_done(events_fd, ev);
+		return;
+	}
+	memset(r, 0, sizeof(*r));
+	r->ev = *ev;
+	if (opt.use_cgroup && cgroup_leaf_create(ev->id, r->leaf, sizeof(r->leaf))) {
+		say(4, "event %llu: no cgroup leaf (%s); running without one",
+		    (unsigned long long)ev->id, strerror(errno));
+		r->leaf[0] = '\0';
+	}
+	r->started_ns = now_ns();
+	r->deadline_ns = r->started_ns + budget_ms * 1000000ull;
+	r->pid = fork();
+	if (r->pid == 0)
+		child_exec(r, budget_ms);
+	if (r->pid < 0) {
+		say(3, "event %llu: fork failed: %s", (unsigned long long)ev->id, strerror(errno));
+		if (r->leaf[0])
+			cgroup_leaf_remove(r->leaf);
+		send_done(events_fd, ev);
+		return;
+	}
+	r->pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
+	r->active = 1;
+}
+
+static void finish_handler(int events_fd, struct run *r)
+{
+	uint64_t end = now_ns();
+	int status = 0;
+	char outcome[64];
+
+	waitpid(r->pid, &status, 0);
+	if (r->leaf[0]) {
+		cgroup_leaf_kill(r->leaf);	/* whatever the handler left behind */
+		if (cgroup_leaf_remove(r->leaf))
+			say(4, "event %llu: cannot remove %s", (unsigned long long)r->ev.id, r->leaf);
+	} else {
+		kill(-r->pid, SIGKILL);
+	}
+	send_done(events_fd, &r->ev);
+	if (r->timed_out)
+		snprintf(outcome, sizeof(outcome), "killed after its time budget");
+	else if (WIFEXITED(status))
+		snprintf(outcome, sizeof(outcome), "exited %d", WEXITSTATUS(status));
+	else
+		snprintf(outcome, sizeof(outcome), "died of signal %d", WTERMSIG(status));
+	say(r->timed_out || !WIFEXITED(status) || WEXITSTATUS(status) ? 4 : 6,
+	    "event %llu: handler %s %s; ran %.3f ms; victim chosen to handler end %lld ms; done sent",
+	    (unsigned long long)r->ev.id, r->ev.handler, outcome, (end - r->started_ns) / 1e6,
+	    (long long)(end / 1000000ull) - (long long)r->ev.ts_ms);
+	if (r->pidfd >= 0)
+		close(r->pidfd);
+	r->active = 0;
+}
+
+static void expire(struct run *r)
+{
+	say(4, "event %llu: handler %s exceeded its budget; killing it", (unsigned long long)r->ev.id,
+	    r->ev.handler);
+	r->timed_out = 1;
+	if (!r->leaf[0] || cgroup_leaf_kill(r->leaf))
+		kill(-r->pid, SIGKILL);
+}
+
+static int read_event(int fd, int *events_fd)
+{
+	char line[EVENT_LINE_MAX];
+	struct event ev;
+	const char *why;
+	ssize_t n = read(fd, line, sizeof(line) - 1);
+
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EINTR)
+			return 0;
+		say(4, "reading events failed: %s; reopening", strerror(errno));
+		close(fd);
+		*events_fd = -1;
+		return -1;
+	}
+	line[n] = '\0';
+	if (event_parse(line, &ev, &why)) {
+		say(3, "ignoring malformed event (%s): %s", why, line);
+		return 0;
+	}
+	start_handler(fd, &ev);
+	return 1;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: oomgs-runner [--events PATH] [--cgroup DIR | --no-cgroup]\n"
+		"                    [--handler-memory-min SIZE] [--handler-memory-max SIZE]\n"
+		"  --cgroup DIR  cgroup v2 directory to manage (default: the runner's own,\n"
+		"                delegated by systemd with Delegate=yes)\n");
+	exit(2);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "events", required_argument, NULL, 'e' },
+		{ "cgroup", required_argument, NULL, 'c' },
+		{ "no-cgroup", no_argument, NULL, 'n' },
+		{ "handler-memory-min", required_argument, NULL, 'm' },
+		{ "handler-memory-max", required_argument, NULL, 'M' },
+		{ NULL, 0, NULL, 0 },
+	};
+	static char own_cgroup[512];
+	char why[600];
+	sigset_t mask;
+	int sfd, events_fd = -1, c, no_cgroup = 0, stopping = 0;
+
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'e': opt.events_path = optarg; break;
+		case 'c': opt.cgroup_base = optarg; break;
+		case 'n': no_cgroup = 1; break;
+		case 'm': opt.memory_min = optarg; break;
+		case 'M': opt.memory_max = optarg; break;
+		default: usage();
+		}
+	}
+	setvbuf(stderr, NULL, _IOLBF, 0);
+	protect_self();
+	if (!no_cgroup) {
+		if (!opt.cgroup_base && !cgroup_own(own_cgroup, sizeof(own_cgroup)))
+			opt.cgroup_base = own_cgroup;
+		if (opt.cgroup_base &&
+		    !cgroup_setup(opt.cgroup_base, opt.memory_min, opt.memory_max, why, sizeof(why))) {
+			opt.use_cgroup = 1;
+			say(6, "handlers run in %s/handlers (memory.min %s, memory.max %s)",
+			    opt.cgroup_base, opt.memory_min, opt.memory_max);
+		} else {
+			say(4, "no handler cgroup: %s", opt.cgroup_base ? why : "own cgroup unknown");
+		}
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+	for (;;) {
+		struct pollfd fds[2 + MAX_HANDLERS];
+		int slot_of[2 + MAX_HANDLERS];
+		int nfds = 0, busy = 0, free_slot = 0, timeout = 1000;
+		uint64_t now = now_ns();
+
+		for (int i = 0; i < MAX_HANDLERS; i++) {
+			struct run *r = &runs[i];
+
+			if (!r->active) {
+				free_slot = 1;
+				continue;
+			}
+			busy++;
+			if (!r->timed_out && now >= r->deadline_ns)
+				expire(r);
+			if (!r->timed_out) {
+				uint64_t left = (r->deadline_ns - now) / 1000000ull + 1;
+
+				if (left < (uint64_t)timeout)
+					timeout = (int)left;
+			}
+			fds[nfds].fd = r->pidfd;
+			fds[nfds].events = POLLIN;
+			slot_of[nfds++] = i;
+		}
+		if (stopping && !busy)
+			break;
+		if (events_fd < 0 && !stopping)
+			events_fd = open_events();
+		if (events_fd >= 0 && free_slot && !stopping) {
+			fds[nfds].fd = events_fd;
+			fds[nfds].events = POLLIN;
+			slot_of[nfds++] = -1;
+		}
+		fds[nfds].fd = sfd;
+		fds[nfds].events = POLLIN;
+		slot_of[nfds++] = -2;
+
+		if (poll(fds, nfds, timeout) < 0 && errno != EINTR) {
+			say(3, "poll failed: %s", strerror(errno));
+			return 1;
+		}
+		for (int k = 0; k < nfds; k++) {
+			if (!fds[k].revents)
+				continue;
+			if (slot_of[k] >= 0) {
+				finish_handler(events_fd, &runs[slot_of[k]]);
+			} else if (slot_of[k] == -1) {
+				if (fds[k].revents & (POLLHUP | POLLERR | POLLNVAL)) {
+					say(4, "event channel closed (module unloaded?); reopening");
+					close(events_fd);
+					events_fd = -1;
+				} else {
+					read_event(events_fd, &events_fd);
+				}
+			} else {
+				struct signalfd_siginfo si;
+
+				if (read(sfd, &si, sizeof(si)) == sizeof(si) && !stopping) {
+					say(6, "signal %u: stopping; ending running handlers", si.ssi_signo);
+					stopping = 1;
+					for (int i = 0; i < MAX_HANDLERS; i++)
+						if (runs[i].active && !runs[i].timed_out)
+							expire(&runs[i]);
+				}
+			}
+		}
+	}
+	say(6, "stopped");
+	return 0;
+}

@@ -1,0 +1,149 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build the patched kernel as Debian packages, once per set of inputs.
+#
+#   build-kernel-debs.sh key   OPTIONS   print the cache key of these inputs
+#   build-kernel-debs.sh build OPTIONS   build into CACHE/KEY/ unless it is there; print that folder
+#
+# OPTIONS
+#   --source FILE         kernel source tarball (e.g. /usr/src/linux-source-6.1.tar.xz)
+#   --series DIR          patch series folder (holds "series" and the patches)
+#   --fragment[=]FILE     config fragment merged on defconfig + kvm_guest.config (repeatable)
+#   --localversion STR    CONFIG_LOCALVERSION of the build (e.g. -oomgs)
+#   --cache DIR           cache root: debs go to DIR/KEY/; the compiler cache is
+#                         $CCACHE_DIR (default DIR/../ccache)
+#   --jobs N              parallel make jobs (default: nproc)
+#
+# The key is a hash of the source tarball, the patches, the fragments, the
+# local version, the architecture and this script (and check-config.sh beside
+# it), so a fleet builds once and a rerun builds nothing. CACHE/KEY/ holds
+# linux-image-*.deb, linux-headers-*.deb, build.log and build.env
+# (KEY, KERNEL_RELEASE, KERNEL_PKG_VERSION, BUILD_SECONDS); it is renamed into
+# place only when complete.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+action=${1:-}
+shift || true
+source_tarball=
+series_dir=
+fragments=()
+localversion=-oomgs
+cache_root=
+jobs=$(nproc)
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--source) source_tarball=$2; shift 2 ;;
+	--series) series_dir=$2; shift 2 ;;
+	--fragment) fragments+=("$2"); shift 2 ;;
+	--fragment=*) fragments+=("${1#--fragment=}"); shift ;;
+	--localversion) localversion=$2; shift 2 ;;
+	--cache) cache_root=$2; shift 2 ;;
+	--jobs) jobs=$2; shift 2 ;;
+	*) echo "build-kernel-debs.sh: unknown option $1" >&2; exit 2 ;;
+	esac
+done
+
+die() { echo "build-kernel-debs.sh: $*" >&2; exit 1; }
+[ "$action" = key ] || [ "$action" = build ] || die "usage: build-kernel-debs.sh key|build OPTIONS (see its header)"
+[ -r "$source_tarball" ] || die "cannot read the source tarball '$source_tarball'"
+[ -r "$series_dir/series" ] || die "no series file in '$series_dir'"
+[ "${#fragments[@]}" -gt 0 ] || die "give at least one --fragment"
+for f in "${fragments[@]}"; do
+	[ -r "$f" ] || die "cannot read the config fragment '$f'"
+done
+[[ $localversion =~ ^-[a-z0-9.+-]+$ ]] || die "--localversion must start with '-' and use only [a-z0-9.+-] (got '$localversion')"
+
+mapfile -t patches < <(grep -v -e '^#' -e '^[[:space:]]*$' "$series_dir/series")
+
+compute_key() {
+	{
+		echo "source $(sha256sum < "$source_tarball" | cut -d' ' -f1)"
+		for p in "${patches[@]}"; do
+			echo "patch $p $(sha256sum < "$series_dir/$p" | cut -d' ' -f1)"
+		done
+		for f in "${fragments[@]}"; do
+			echo "fragment $(basename "$f") $(sha256sum < "$f" | cut -d' ' -f1)"
+		done
+		echo "localversion $localversion"
+		echo "arch $(dpkg --print-architecture)"
+		echo "script $(sha256sum < "$0" | cut -d' ' -f1)"
+		echo "check-config $(sha256sum < "$here/check-config.sh" | cut -d' ' -f1)"
+	} | sha256sum | cut -c1-16
+}
+
+key=$(compute_key)
+if [ "$action" = key ]; then
+	echo "$key"
+	exit 0
+fi
+
+[ -n "$cache_root" ] || die "give --cache DIR"
+mkdir -p "$cache_root"
+dest=$cache_root/$key
+if [ -r "$dest/build.env" ]; then
+	echo "build-kernel-debs.sh: cache hit $dest" >&2
+	echo "$dest"
+	exit 0
+fi
+
+exec 9>"$cache_root/.build.lock"
+flock 9
+if [ -r "$dest/build.env" ]; then
+	echo "$dest"
+	exit 0
+fi
+
+work=$cache_root/.work-$key
+rm -rf "$work"
+mkdir -p "$work"
+trap 'rm -rf "$work"' EXIT
+log=$work/build.log
+started=$(date +%s)
+step() { echo "build-kernel-debs.sh: [$(($(date +%s) - started)) s] $*" | tee -a "$log" >&2; }
+
+step "unpacking $(basename "$source_tarball")"
+tar -C "$work" -xf "$source_tarball"
+src=$(find "$work" -mindepth 1 -maxdepth 1 -type d | head -n 1)
+cd "$src"
+for p in "${patches[@]}"; do
+	step "applying $p"
+	patch -p1 --fuzz=0 --no-backup-if-mismatch --quiet < "$series_dir/$p" >> "$log"
+done
+
+step "configuring: defconfig + kvm_guest.config + ${fragments[*]}"
+{
+	make defconfig kvm_guest.config
+	scripts/kconfig/merge_config.sh -m .config "${fragments[@]}"
+	make olddefconfig
+} >> "$log" 2>&1
+"$here/check-config.sh" .config "${fragments[@]}" >> "$log"
+scripts/config --set-str LOCALVERSION "$localversion" --disable LOCALVERSION_AUTO
+make olddefconfig >> "$log" 2>&1
+
+kernel_version=$(make -s kernelversion)
+pkg_version="$kernel_version-$(date -u +%Y%m%d%H%M)+$key"
+export CCACHE_DIR=${CCACHE_DIR:-$cache_root/../ccache}
+export KDEB_PKGVERSION=$pkg_version KBUILD_BUILD_USER=oomgs KBUILD_BUILD_HOST=build
+step "make -j$jobs bindeb-pkg (version $pkg_version; log: $log)"
+if ! nice -n 10 make -j"$jobs" CC="ccache gcc" bindeb-pkg >> "$log" 2>&1; then
+	tail -n 40 "$log" >&2
+	cp "$log" "$cache_root/failed-$key.log"
+	die "kernel build failed; full log in $cache_root/failed-$key.log"
+fi
+release=$(make -s kernelrelease)
+cd "$work"
+mkdir "$work/out"
+mv linux-image-"$release"_*.deb linux-headers-"$release"_*.deb "$work/out/"
+mv "$log" "$work/out/build.log"
+cat > "$work/out/build.env" <<EOV
+KEY=$key
+KERNEL_RELEASE=$release
+KERNEL_PKG_VERSION=$pkg_version
+BUILD_SECONDS=$(($(date +%s) - started))
+EOV
+mv "$work/out" "$dest"
+echo "build-kernel-debs.sh: built $release in $(($(date +%s) - started)) s" >&2
+echo "$dest"
