@@ -12,6 +12,9 @@ from pathlib import Path
 OOM_KILL = re.compile(
     r"(?P<kind>Memory cgroup out of memory|Out of memory): Killed process (?P<pid>\d+) \((?P<comm>[^)]*)\)"
 )
+# "Memory cgroup out of memory: grace period of 3000 ms for process 1234 (hog)"  (patched kernels)
+GRACE = re.compile(r"grace period of (?P<ms>\d+) ms for process (?P<pid>\d+) \((?P<comm>[^)]*)\)")
+TIMESTAMP = re.compile(r"^\[\s*(?P<seconds>\d+\.\d+)\]")
 PROBLEM = re.compile(r"(Oops:|BUG:|WARNING:|Kernel panic|soft lockup|hung_task|blocked for more than|"
                      r"possible circular locking|INFO: task .* blocked)")
 
@@ -22,6 +25,21 @@ class OomKill:
     pid: int
     comm: str
     line: str
+    time: float | None = None  # seconds since boot, from the kernel's line prefix
+
+
+@dataclass(frozen=True)
+class Grace:
+    pid: int
+    comm: str
+    ms: int
+    line: str
+    time: float | None = None
+
+
+def timestamp(line: str) -> float | None:
+    match = TIMESTAMP.search(line.strip())
+    return float(match["seconds"]) if match else None
 
 
 def oom_kills(text: str) -> list[OomKill]:
@@ -30,8 +48,18 @@ def oom_kills(text: str) -> list[OomKill]:
         match = OOM_KILL.search(line)
         if match:
             kind = "memcg" if match["kind"].startswith("Memory cgroup") else "global"
-            kills.append(OomKill(kind, int(match["pid"]), match["comm"], line.strip()))
+            kills.append(OomKill(kind, int(match["pid"]), match["comm"], line.strip(), timestamp(line)))
     return kills
+
+
+def graces(text: str) -> list[Grace]:
+    """Grace periods the patched kernel granted to OOM victims."""
+    found = []
+    for line in text.splitlines():
+        match = GRACE.search(line)
+        if match:
+            found.append(Grace(int(match["pid"]), match["comm"], int(match["ms"]), line.strip(), timestamp(line)))
+    return found
 
 
 def kernel_problems(text: str) -> list[str]:

@@ -33,6 +33,12 @@ class Console:
     def wait_for_oom_kill(self, pid: int, since: int = 0, timeout: float = 30) -> console_log.OomKill | None:
         return console_log.wait_for_oom_kill(self.path, pid, since, timeout)
 
+    def oom_kills(self, since: int = 0) -> list[console_log.OomKill]:
+        return console_log.oom_kills(self.text(since))
+
+    def graces(self, since: int = 0) -> list[console_log.Grace]:
+        return console_log.graces(self.text(since))
+
     def kernel_problems(self, since: int = 0) -> list[str]:
         return console_log.kernel_problems(self.text(since))
 

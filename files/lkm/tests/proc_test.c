@@ -6,11 +6,14 @@
  *
  *   make -C files/lkm/tests proc_test && ./proc_test [--oom]
  *
- * --oom also triggers a real memory cgroup OOM (cgroup v2 at
- * /sys/fs/cgroup) for a registered child and checks the event: with the
- * hook backend and vm.oom_victim_grace_max_ms > 0 a phase=grace event
- * while the child is alive, then the kill after "done"; with the hook
- * and the sysctl at 0 a phase=killed event; with backend none no event.
+ * --oom also triggers real memory cgroup OOMs (cgroup v2 at
+ * /sys/fs/cgroup, 64M limit) of registered children and checks the events:
+ * with the hook backend and vm.oom_victim_grace_max_ms > 0 a phase=grace
+ * event while the child is alive, the kill right after "done" or after
+ * the runner closes the file; without a runner an immediate kill; with
+ * the sysctl at 0 a phase=killed event; with backend none no event.
+ * --oom-global adds a global OOM (the whole machine runs out of memory:
+ * only in a throwaway VM) that must give a phase=killed event.
  *
  * --hold read|poll|select|epoll opens the event file and blocks in that
  * call until the module goes away (unload-test.sh runs rmmod meanwhile).
@@ -21,6 +24,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <poll.h>
@@ -449,7 +453,7 @@ static int child_hog(const char *cg)
 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
 	snprintf(pid, sizeof(pid), "%d\n", getpid());
-	if (write_file(path, pid, strlen(pid)))
+	if (cg[0] && write_file(path, pid, strlen(pid)))
 		return 3;
 	for (;;) {
 		char *p = malloc(1 << 20);
@@ -480,37 +484,54 @@ static int proc_alive(pid_t pid)
 }
 
 /*
- * One memcg OOM of a registered hog. @mode: "none" (backend none: no
- * event), "done" (grace, then done), "close" (grace, then the runner
- * closes the file: the kill must follow at once), "killed" (no grace).
+ * One OOM of a registered hog. @mode: "none" (backend none: no event),
+ * "done" (grace, then done), "close" (grace, then the runner closes the
+ * file: the kill must follow at once), "killed" (sysctl 0: no grace),
+ * "norunner" (no runner: killed at once, no event), "global" (no memory
+ * cgroup: a global OOM, killed event after the kill).
  */
 static void oom_case(const char *mode)
 {
+	bool global = !strcmp(mode, "global");
+	bool norunner = !strcmp(mode, "norunner");
 	char cg[128], buf[1024], line[256];
-	int fd, go[2], status;
+	int fd = -1, go[2], status;
+	long no_runner = 0;
 	struct pollfd pfd;
 	double t;
 	pid_t kid;
 
 	printf("# oom case: %s\n", mode);
 	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/gs-proc-test-%d", getpid());
-	if (mkdir(cg, 0755)) {
+	if (global) {
+		cg[0] = '\0';
+	} else if (mkdir(cg, 0755)) {
 		ok(0, "create %s: %s", cg, strerror(errno));
 		return;
+	} else {
+		snprintf(line, sizeof(line), "%s/memory.max", cg);
+		ok(write_file(line, "64M", 3) == 0, "memory.max=64M");
+		snprintf(line, sizeof(line), "%s/memory.swap.max", cg);
+		write_file(line, "0", 1);
 	}
-	snprintf(line, sizeof(line), "%s/memory.max", cg);
-	ok(write_file(line, "64M", 3) == 0, "memory.max=64M");
-	snprintf(line, sizeof(line), "%s/memory.swap.max", cg);
-	write_file(line, "0", 1);
 
-	fd = open(EV_FILE, O_RDWR);
-	ok(fd >= 0, "runner opens the event file");
-	if (fd < 0 || pipe(go))
-		goto out_cg;
+	if (norunner) {
+		no_runner = status_value("events_no_runner");
+	} else {
+		fd = open(EV_FILE, O_RDWR | O_CLOEXEC);
+		ok(fd >= 0, "runner opens the event file");
+		if (fd < 0)
+			goto out_cg;
+	}
+	if (pipe(go))
+		goto out_fd;
 	kid = fork();
 	if (kid == 0) {
 		char c;
 
+		/* A holder of the event file would keep the runner "open". */
+		if (fd >= 0)
+			close(fd);
 		close(go[1]);
 		if (read(go[0], &c, 1) != 1)
 			_exit(5);
@@ -519,9 +540,20 @@ static void oom_case(const char *mode)
 	close(go[0]);
 	ok(wrf("%d %s timeout_ms=5000\n", kid, handler) == 0,
 	   "register the hog");
+	t = now_s();
 	if (write(go[1], "g", 1) != 1)
 		perror("pipe");
 	close(go[1]);
+	if (norunner) {
+		waitpid(kid, &status, 0);
+		t = (now_s() - t) * 1000;
+		ok(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL &&
+		   t < 3000, "no runner: SIGKILLed %.0f ms after start", t);
+		ok(status_value("events_no_runner") > no_runner,
+		   "events_no_runner counted");
+		ok(!pid_listed(kid), "registration used up");
+		goto out_cg;
+	}
 
 	pfd.fd = fd;
 	pfd.events = POLLIN;
@@ -536,8 +568,9 @@ static void oom_case(const char *mode)
 	ok(strcmp(mode, "none"), "event read: %.*s",
 	   (int)strcspn(buf, "\n"), buf);
 	snprintf(line, sizeof(line), " pid=%d ", kid);
-	ok(strstr(buf, line) && strstr(buf, " reason=memcg "),
-	   "event names the hog and reason=memcg");
+	ok(strstr(buf, line) &&
+	   strstr(buf, global ? " reason=global " : " reason=memcg "),
+	   "event names the hog and reason=%s", global ? "global" : "memcg");
 	if (!strcmp(mode, "done") || !strcmp(mode, "close")) {
 		unsigned long long id = 0;
 
@@ -572,10 +605,11 @@ out_fd:
 	if (fd >= 0)
 		close(fd);
 out_cg:
-	rmdir(cg);
+	if (cg[0])
+		rmdir(cg);
 }
 
-static void test_oom(void)
+static void test_oom(bool global)
 {
 	static const char sysctl[] = "/proc/sys/vm/oom_victim_grace_max_ms";
 	char buf[4096], backend[64] = "", old[32] = "";
@@ -597,10 +631,13 @@ static void test_oom(void)
 		oom_case("done");
 		oom_case("close");
 	}
+	oom_case("norunner");
 	if (write_file(sysctl, "0", 1) == 0) {
 		oom_case("killed");
 		write_file(sysctl, old, strlen(old));
 	}
+	if (global)
+		oom_case("global");
 	ok(status_value("events_dropped") == 0, "events_dropped=0");
 }
 
@@ -682,7 +719,9 @@ int main(int argc, char **argv)
 	test_permissions();
 	test_events();
 	if (argc > 1 && !strcmp(argv[1], "--oom"))
-		test_oom();
+		test_oom(false);
+	if (argc > 1 && !strcmp(argv[1], "--oom-global"))
+		test_oom(true);
 	cleanup_files();
 	printf("1..%d\n# %d failed\n", tests, failed);
 	return failed ? 1 : 0;

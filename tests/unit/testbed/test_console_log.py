@@ -35,3 +35,12 @@ def test_kernel_problems():
     text = "[1] ok\n[2] BUG: kernel NULL pointer dereference\n[3] watchdog: BUG: soft lockup - CPU#0\n[4] fine\n"
     assert len(console_log.kernel_problems(text)) == 2
     assert console_log.kernel_problems("[1] all good\n") == []
+
+
+def test_timestamps_and_graces():
+    text = ("[  10.500000] Memory cgroup out of memory: grace period of 3000 ms for process 812 (oomgs-memhog)\n"
+            + MEMCG + "\n")
+    (grace,) = console_log.graces(text)
+    assert (grace.pid, grace.ms, grace.time) == (812, 3000, 10.5)
+    assert console_log.oom_kills(text)[0].time == 41.112233
+    assert console_log.graces(MEMCG) == []

@@ -1,0 +1,258 @@
+"""Graceful shutdown before the OOM kill, checked with real OOMs on the patched kernel.
+
+Each test starts a memory hog, registers it (or not) in /proc/graceful_shutdown,
+lets it run into an OOM and reads what happened: the kernel's console log (from
+the host), the runner's journal and the test handlers' output files.
+
+RUNTIME_GRACE_MAX_MS=0 turns the kernel's grace off for the run: the checks
+that need the handler to run before the kill then fail (that is how they can
+be shown to fail).
+"""
+
+import re
+import time
+
+import pytest
+from fixtures import env_int
+
+MEMCG_LIMIT_MIB = 64
+HANDLERS = "/usr/local/lib/oomgs-tests"
+OUTPUT = "/var/lib/oomgs-tests"
+GRACE_MAX_MS = env_int("RUNTIME_GRACE_MAX_MS", 5000)
+
+
+class Hog:
+    """A memory hog in a transient systemd unit, optionally inside a memory limit."""
+
+    def __init__(self, host, name, mib=256, memcg_limit_mib=MEMCG_LIMIT_MIB, oom_score_adj=0):
+        self.host, self.name = host, name
+        self.pidfile, self.go = f"/run/oomgs-{name}.pid", f"/run/oomgs-{name}.go"
+        host.run(f"rm -f {self.pidfile} {self.go}; systemctl reset-failed oomgs-{name} 2>/dev/null")
+        limit = f"-p MemoryMax={memcg_limit_mib}M -p MemorySwapMax=0" if memcg_limit_mib else ""
+        started = host.run(
+            f"systemd-run --quiet --collect --unit=oomgs-{name} {limit} -p OOMScoreAdjust={oom_score_adj}"
+            f" /usr/local/bin/oomgs-memhog {mib} --pidfile {self.pidfile} --go-file {self.go}")
+        assert started.rc == 0, started.stderr
+        self.pid = int(wait_for(lambda: host.file(self.pidfile).exists and host.file(self.pidfile).content_string,
+                                f"pidfile of {name}"))
+
+    def register(self, handler, timeout_ms=10000):
+        line = f"{self.pid} {handler} timeout_ms={timeout_ms}"
+        result = self.host.run(f"echo '{line}' > /proc/graceful_shutdown")
+        assert result.rc == 0, f"registration '{line}' refused: {result.stderr}"
+
+    def go_and_wait_dead(self, timeout=60):
+        self.host.run(f"touch {self.go}")
+        wait_for(lambda: not self.host.file(f"/proc/{self.pid}").exists, f"death of {self.name}", timeout)
+
+
+def wait_for(probe, what, timeout=60, interval=0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def handler_output(host, victim_pid, timeout=15):
+    """The record-victim handler's output for this victim, as a dict (waits for it)."""
+    def find():
+        found = host.run(f"grep -l '^OOMGS_VICTIM_PID={victim_pid}$' {OUTPUT}/event-*.out")
+        return found.stdout.split()[:1]
+    (path,) = wait_for(find, f"handler output for victim {victim_pid}", timeout)
+    return dict(line.split("=", 1) for line in host.file(path).content_string.splitlines() if "=" in line)
+
+
+def runner_journal(host, since):
+    return host.run(f"journalctl -u oomgs-runner.service -o cat --no-pager --since=@{since}").stdout
+
+
+@pytest.fixture(scope="module", autouse=True)
+def grace_cap(host):
+    """The kernel's grace cap for this run (RUNTIME_GRACE_MAX_MS=0 shows the checks failing)."""
+    host.run(f"sysctl -q -w vm.oom_victim_grace_max_ms={GRACE_MAX_MS}")
+    yield GRACE_MAX_MS
+    host.run("sysctl -q -w vm.oom_victim_grace_max_ms=5000")
+
+
+@pytest.fixture(autouse=True)
+def clean_outputs(host):
+    host.run(f"rm -f {OUTPUT}/*")
+    assert host.run("systemctl start oomgs-runner").rc == 0
+
+
+def test_device_runs_the_patched_kernel_with_module_and_runner(host):
+    assert host.run("uname -r").stdout.strip().endswith("-oomgs")
+    status = host.file("/proc/graceful_shutdown_status").content_string
+    assert "backend=hook" in status and "runner=1" in status, status
+    assert host.service("oomgs-runner").is_running
+    assert host.file("/proc/sys/vm/oom_victim_grace_max_ms").exists
+
+
+def test_a_memcg_oom_runs_the_handler_while_the_victim_is_alive(host, console):
+    since = console.offset()
+    bystander = host.run("systemd-run --quiet --collect --unit=oomgs-bystander sleep 600")
+    assert bystander.rc == 0
+    hog = Hog(host, "memcg-a")
+    hog.register(f"{HANDLERS}/record-victim")
+    hog.go_and_wait_dead()
+
+    seen = handler_output(host, hog.pid)
+    assert seen["complete"] == "yes"
+    assert seen["OOMGS_PHASE"] == "grace", seen
+    assert seen["OOMGS_REASON"] == "memcg"
+    assert seen["victim_name"] == "oomgs-memhog"
+    assert seen["victim_state"] not in ("gone", "") and not seen["victim_state"].startswith("Z"), seen
+    kills = console.oom_kills(since)
+    assert [k.pid for k in kills] == [hog.pid], f"exactly the victim must die: {kills}"
+    (grace,) = [g for g in console.graces(since) if g.pid == hog.pid]
+    # printk time and /proc/uptime are different clocks: allow them a little drift
+    assert grace.time - 0.25 <= float(seen["started_uptime"]) <= kills[0].time + 0.25, (grace, seen, kills)
+    assert host.service("oomgs-bystander").is_running, "a process outside the OOM domain died"
+    host.run("systemctl stop oomgs-bystander")
+
+
+def test_b_global_oom_kills_at_once_then_runs_the_handler(host, console):
+    since, since_wall = console.offset(), int(time.time()) - 1
+    # No memory limit: the whole VM runs out; the hog is the preferred victim.
+    hog = Hog(host, "global-b", mib=4096, memcg_limit_mib=None, oom_score_adj=1000)
+    hog.register(f"{HANDLERS}/record-victim")
+    hog.go_and_wait_dead(timeout=180)
+
+    kills = [k for k in console.oom_kills(since) if k.pid == hog.pid]
+    assert kills and kills[0].kind == "global", console.oom_kills(since)
+    assert [g for g in console.graces(since) if g.pid == hog.pid] == [], "a global OOM victim got a grace"
+    seen = handler_output(host, hog.pid)
+    assert seen["OOMGS_PHASE"] == "killed" and seen["OOMGS_REASON"] == "global", seen
+    assert seen["OOMGS_VICTIM_COMM"] == "oomgs-memhog"
+    assert float(seen["started_uptime"]) >= kills[0].time
+    assert host.run("systemctl is-system-running").stdout.strip() == "running"
+    assert "event" in runner_journal(host, since_wall)
+
+
+def test_b_global_oom_is_not_held_up_by_a_memcg_grace(host, console):
+    # The longest grace there is, so that a global OOM held up by it would clearly end after
+    # it (filling the VM's memory alone takes about 25 s under TCG).
+    long_grace_ms = 60000
+    host.run(f"sysctl -q -w vm.oom_victim_grace_max_ms={long_grace_ms if GRACE_MAX_MS else 0}")
+    since = console.offset()
+    graced = Hog(host, "memcg-b")
+    graced.register(f"{HANDLERS}/never-exits", timeout_ms=long_grace_ms)
+    host.run(f"touch {graced.go}")
+    grace = wait_for(lambda: [g for g in console.graces(since) if g.pid == graced.pid], "the memcg grace")[0]
+    grace_end = grace.time + grace.ms / 1000
+
+    global_hog = Hog(host, "global-b2", mib=4096, memcg_limit_mib=None, oom_score_adj=1000)
+    global_hog.go_and_wait_dead(timeout=180)
+    graced.go_and_wait_dead(timeout=long_grace_ms / 1000 + 30)
+    kills = {k.pid: k for k in console.oom_kills(since)}
+    assert kills[global_hog.pid].kind == "global"
+    assert kills[global_hog.pid].time < grace_end, (
+        f"the global OOM waited for the memcg grace: kill at {kills[global_hog.pid].time}, grace {grace}")
+    # the graced victim was not taken by the global OOM: its own memcg killed it when its grace ended
+    assert kills[graced.pid].kind == "memcg" and kills[graced.pid].time >= grace_end - 0.5, (kills, grace)
+    host.run(f"sysctl -q -w vm.oom_victim_grace_max_ms={GRACE_MAX_MS}")
+
+
+def test_c_a_handler_that_never_exits_is_bounded(host, console):
+    since = console.offset()
+    timeout_ms = 2000
+    hog = Hog(host, "hang-c")
+    hog.register(f"{HANDLERS}/never-exits", timeout_ms=timeout_ms)
+    hog.go_and_wait_dead()
+
+    (grace,) = [g for g in console.graces(since) if g.pid == hog.pid]
+    (kill,) = [k for k in console.oom_kills(since) if k.pid == hog.pid]
+    assert kill.time - grace.time <= timeout_ms / 1000 + 1, f"grace at {grace.time}, kill at {kill.time}"
+    wait_for(lambda: host.run("pgrep -f 'sleep 100000'").rc == 1, "the handler and its child to be gone", 10)
+    service_cgroup = host.run("systemctl show -p ControlGroup --value oomgs-runner").stdout.strip()
+    leaves = host.run(f"ls /sys/fs/cgroup{service_cgroup}/handlers/").stdout.split()
+    assert not [leaf for leaf in leaves if leaf.startswith("event-")], leaves
+
+
+def test_d_an_unregistered_victim_is_killed_as_usual(host, console):
+    since, since_wall = console.offset(), int(time.time()) - 1
+    hog = Hog(host, "plain-d")
+    hog.go_and_wait_dead()
+    assert [k.pid for k in console.oom_kills(since)] == [hog.pid]
+    assert console.graces(since) == []
+    assert host.run(f"ls {OUTPUT}").stdout.strip() == ""
+    assert not re.search(rf"victim pid={hog.pid}\b", runner_journal(host, since_wall))
+
+
+def test_e_without_the_runner_the_victim_is_killed_as_usual(host, console):
+    assert host.run("systemctl stop oomgs-runner").rc == 0
+    since = console.offset()
+    started = time.monotonic()
+    hog = Hog(host, "norunner-e")
+    hog.register(f"{HANDLERS}/record-victim")
+    hog.go_and_wait_dead(timeout=30)
+    assert time.monotonic() - started < 30
+    assert [k.pid for k in console.oom_kills(since)] == [hog.pid]
+    assert [g for g in console.graces(since) if g.pid == hog.pid] == [], "grace granted with no runner"
+    assert host.run("systemctl start oomgs-runner").rc == 0
+
+
+def test_f_non_root_cannot_register(host):
+    victim = host.run("sleep 300 >/dev/null 2>&1 & echo $!").stdout.strip()
+    as_nobody = host.run(
+        f"setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "
+        f"'echo \"{victim} {HANDLERS}/record-victim\" > /proc/graceful_shutdown'")
+    assert as_nobody.rc != 0
+    assert "Permission denied" in as_nobody.stderr or "not permitted" in as_nobody.stderr
+    # root without CAP_SYS_ADMIN is refused too
+    no_cap = host.run(
+        f"setpriv --inh-caps=-all --bounding-set=-sys_admin sh -c "
+        f"'echo \"{victim} {HANDLERS}/record-victim\" > /proc/graceful_shutdown'")
+    assert no_cap.rc != 0, "a writer without CAP_SYS_ADMIN was accepted"
+    assert victim not in host.file("/proc/graceful_shutdown").content_string
+    host.run(f"kill {victim}")
+
+
+def test_f_an_unsafe_handler_is_refused_by_the_runner(host, console):
+    since_wall = int(time.time()) - 1
+    hog = Hog(host, "unsafe-f")
+    hog.register(f"{HANDLERS}/world-writable")
+    hog.go_and_wait_dead()
+    journal = wait_for(lambda: "refusing" in runner_journal(host, since_wall) and runner_journal(host, since_wall),
+                       "the runner's refusal")
+    assert "writable by group or others" in journal
+    assert host.run(f"ls {OUTPUT}").stdout.strip() == "", "the unsafe handler ran"
+
+
+def test_f_malformed_registrations_get_an_errno(host):
+    for line, errno_text in [("abc /bin/true", "Invalid argument"),
+                             ("1 relative/path", "Invalid argument"),
+                             ("999999 /bin/true", "No such process"),
+                             ("1 /bin/true timeout_ms=0", "out of range")]:
+        result = host.run(f"echo '{line}' > /proc/graceful_shutdown")
+        assert result.rc != 0 and errno_text in result.stderr, (line, result.stderr)
+
+
+def test_g_a_stale_registration_never_fires_for_a_reused_pid(host, console):
+    short = host.run("sleep 30 >/dev/null 2>&1 & echo $!").stdout.strip()
+    assert host.run(f"echo '{short} {HANDLERS}/record-victim' > /proc/graceful_shutdown").rc == 0
+    host.run(f"kill {short}; sleep 0.5")
+    assert f"{short} " not in host.file("/proc/graceful_shutdown").content_string
+    host.run(f"mkdir -p /sys/fs/cgroup/oomgs-g && echo {MEMCG_LIMIT_MIB}M > /sys/fs/cgroup/oomgs-g/memory.max")
+    since = console.offset()
+    reuse = host.run(f"oomgs-pid-reuse {short} /sys/fs/cgroup/oomgs-g /usr/local/bin/oomgs-memhog 256")
+    assert reuse.rc == 0, reuse.stderr
+    assert [k.pid for k in console.oom_kills(since)] == [int(short)]
+    assert console.graces(since) == []
+    assert host.run(f"ls {OUTPUT}").stdout.strip() == "", "a handler ran for the new owner of the PID"
+    host.run("rmdir /sys/fs/cgroup/oomgs-g")
+
+
+def test_module_proc_interface_checks(host):
+    """The module's own checks (docs/lkm.md): parser, bounds, permissions, event file."""
+    assert host.run("systemctl stop oomgs-runner").rc == 0  # the event file has one reader
+    result = host.run("/usr/src/graceful-shutdown-0.1.0/tests/run-tests.sh")
+    assert host.run("systemctl start oomgs-runner").rc == 0
+    assert result.rc == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_the_kernel_reported_no_problem(console):
+    assert console.kernel_problems() == []
