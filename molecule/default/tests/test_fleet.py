@@ -1,0 +1,163 @@
+"""The fleet after site.yml and one reboot: flags, cgroups, registrations, a real OOM.
+
+What is expected comes from the example inventory (examples/fleet/) that the scenario links
+in: the registrations of each host's host_vars, the flags and cgroup settings of group_vars
+and the roles' defaults.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from testinfra.modules.ansible import AnsibleException
+
+ROOT = Path(__file__).resolve().parents[3]
+FLEET = ROOT / "examples" / "fleet"
+GROUP_VARS = yaml.safe_load((FLEET / "group_vars" / "devices.yml").read_text())
+GRUB_DEFAULTS = yaml.safe_load((ROOT / "roles" / "grub" / "defaults" / "main.yml").read_text())
+CGROUPS_DEFAULTS = yaml.safe_load((ROOT / "roles" / "cgroups" / "defaults" / "main.yml").read_text())
+# Registrations by comm are picked up by the reconciler timer; give it a few of its intervals.
+REREGISTER_TIMEOUT = 90
+
+
+def registrations_of(hostname: str) -> list[dict]:
+    return yaml.safe_load((FLEET / "host_vars" / f"{hostname}.yml").read_text())["graceful_shutdown_registrations"]
+
+
+def live_registrations(host) -> dict[int, tuple[str, int]]:
+    """pid -> (handler, timeout_ms), read from the module's proc file."""
+    listing = host.check_output("cat /proc/graceful_shutdown")
+    found = {}
+    for line in listing.splitlines():
+        pid, handler, timeout = line.split()
+        found[int(pid)] = (handler, int(timeout.removeprefix("timeout_ms=")))
+    return found
+
+
+def pids_of(host, registration: dict) -> list[int]:
+    if "service" in registration:
+        pid = int(host.check_output(f"systemctl show -p MainPID --value {registration['service']}"))
+        return [pid] if pid else []
+    if "comm" in registration:
+        out = host.run(f"pgrep -x {registration['comm']}").stdout
+        return sorted(int(p) for p in out.split())
+    raise AssertionError(f"this test does not know the selector of {registration}")
+
+
+def wait_registered(host, registration: dict, timeout: float = REREGISTER_TIMEOUT) -> list[int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = pids_of(host, registration)
+        live = live_registrations(host)
+        wanted = (registration["handler"], registration.get("timeout_ms", 3000))
+        if pids and all(live.get(pid) == wanted for pid in pids):
+            return pids
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{registration['name']}: pids {pids} not registered as {wanted}; live: {live}")
+        time.sleep(2)
+
+
+@pytest.fixture(scope="module")
+def registrations(host):
+    return registrations_of(host.backend.get_hostname())
+
+
+def test_fleet_rebooted_after_converge(host):
+    before = host.file("/var/lib/oomgs-tests/boot-id-before-reboot").content_string.strip()
+    assert host.file("/proc/sys/kernel/random/boot_id").content_string.strip() != before
+
+
+def test_patched_kernel_with_the_hook(host):
+    assert host.check_output("uname -r").endswith("-oomgs")
+    status = dict(line.split("=", 1) for line in host.check_output("cat /proc/graceful_shutdown_status").splitlines())
+    assert status["backend"] == "hook", status
+
+
+def test_kernel_command_line_has_the_flags(host):
+    cmdline = host.file("/proc/cmdline").content_string.split()
+    wanted = list(GRUB_DEFAULTS["grub_cmdline_flags"])
+    wanted.append("systemd.unified_cgroup_hierarchy=" + ("1" if GROUP_VARS["cgroups_version"] == "v2" else "0"))
+    missing = [flag for flag in wanted if flag not in cmdline]
+    assert not missing, f"{missing} not in /proc/cmdline: {cmdline}"
+
+
+def test_cgroups_with_their_limits(host):
+    apps = host.file("/sys/fs/cgroup/oomgs-apps.slice/memory.max").content_string.strip()
+    assert apps != "max", "the applications' slice has no memory limit"
+    limit = int(apps)
+    total = int(re.search(r"MemTotal:\s+(\d+) kB", host.file("/proc/meminfo").content_string)[1]) * 1024
+    assert 0 < limit < total
+    handlers_min = int(host.file("/sys/fs/cgroup/oomgs.slice/memory.min").content_string)
+    assert handlers_min > 0, "no memory reserved for the handlers' slice"
+    runner = int(host.check_output("systemctl show -p MainPID --value oomgs-runner.service"))
+    assert host.file(f"/proc/{runner}/cgroup").content_string.startswith("0::/oomgs.slice/")
+
+
+def test_applications_run_in_the_limited_slice(host):
+    for service in GROUP_VARS["cgroups_app_services"]:
+        pid = int(host.check_output(f"systemctl show -p MainPID --value {service}"))
+        assert pid, f"{service} is not running"
+        cgroup = host.file(f"/proc/{pid}/cgroup").content_string.strip()
+        assert cgroup == f"0::/oomgs-apps.slice/{service}", cgroup
+
+
+def test_registered_after_reboot(host, registrations):
+    for registration in registrations:
+        wait_registered(host, registration)
+
+
+def test_registered_again_after_restart(host, registrations):
+    for registration in registrations:
+        service = registration.get("service", "data-logger.service")
+        before = set(pids_of(host, registration))
+        host.check_output(f"systemctl restart {service}")
+        after = wait_registered(host, registration)
+        assert not before & set(after), f"{service} kept its pids {before} across a restart"
+
+
+def registration_failure(host, args: str) -> str:
+    """Run the registration module on the device; return its failure message."""
+    with pytest.raises(AnsibleException) as failed:
+        host.ansible("oom.graceful_shutdown.registration", args, check=False)
+    return failed.value.result["msg"]
+
+
+def test_registration_errors_say_what_to_fix(host):
+    handler = "/usr/local/lib/data-logger/save-buffer"
+    assert "4000000" in registration_failure(host, f"name=nobody pid=4000000 handler={handler}")
+    unsafe = "/usr/local/lib/data-logger/unsafe"
+    host.check_output(f"install -m 0777 {handler} {unsafe}")
+    try:
+        assert "writable" in registration_failure(host, f"name=unsafe pid=1 handler={unsafe}")
+    finally:
+        host.check_output(f"rm -f {unsafe}")
+    assert 1 not in live_registrations(host), "an unsafe handler was registered"
+
+
+def test_oom_of_a_registered_service_saves_its_data(host, registrations, console):
+    registration = registrations[0]
+    service = registration.get("service", "data-logger.service")
+    (pid,) = wait_registered(host, registration)
+    since = console.offset()
+    host.check_output(f"systemctl kill -s USR1 {service}")
+
+    kill = console.wait_for_oom_kill(pid, since, timeout=120)
+    assert kill is not None, f"no OOM kill of {service} (pid {pid}) on the console"
+    assert kill.kind == "memcg", kill.line
+    graces = [g for g in console.graces(since) if g.pid == pid]
+    assert graces, f"no grace period for pid {pid} before its kill"
+    assert graces[0].time <= kill.time
+
+    rescued = host.check_output(f"ls /var/lib/data-logger/ | grep -- '-pid{pid}.log$' || true")
+    assert rescued, f"the handler saved nothing for pid {pid}: {host.check_output('ls -l /var/lib/data-logger/')}"
+    saved = host.file(f"/var/lib/data-logger/{rescued}")
+    assert saved.size > 0
+    last = saved.content_string.splitlines()[-1]
+    assert "seq=" in last, last
+    journal = host.check_output("journalctl -u oomgs-runner.service --no-pager -o cat")
+    assert f"of data-logger pid {pid} to /var/lib/data-logger/{rescued} (phase grace)" in journal
+    assert console.kernel_problems(since) == []
