@@ -85,16 +85,20 @@ def test_kernel_command_line_has_the_flags(host):
     assert not missing, f"{missing} not in /proc/cmdline: {cmdline}"
 
 
+APPS_SLICE = GROUP_VARS.get("cgroups_apps_group", CGROUPS_DEFAULTS["cgroups_apps_group"]) + ".slice"
+HANDLERS_SLICE = GROUP_VARS.get("cgroups_handlers_group", CGROUPS_DEFAULTS["cgroups_handlers_group"]) + ".slice"
+
+
 def test_cgroups_with_their_limits(host):
-    apps = host.file("/sys/fs/cgroup/oomgs-apps.slice/memory.max").content_string.strip()
+    apps = host.file(f"/sys/fs/cgroup/{APPS_SLICE}/memory.max").content_string.strip()
     assert apps != "max", "the applications' slice has no memory limit"
     limit = int(apps)
     total = int(re.search(r"MemTotal:\s+(\d+) kB", host.file("/proc/meminfo").content_string)[1]) * 1024
     assert 0 < limit < total
-    handlers_min = int(host.file("/sys/fs/cgroup/oomgs.slice/memory.min").content_string)
+    handlers_min = int(host.file(f"/sys/fs/cgroup/{HANDLERS_SLICE}/memory.min").content_string)
     assert handlers_min > 0, "no memory reserved for the handlers' slice"
     runner = int(host.check_output("systemctl show -p MainPID --value oomgs-runner.service"))
-    assert host.file(f"/proc/{runner}/cgroup").content_string.startswith("0::/oomgs.slice/")
+    assert host.file(f"/proc/{runner}/cgroup").content_string.startswith(f"0::/{HANDLERS_SLICE}/")
 
 
 def test_applications_run_in_the_limited_slice(host):
@@ -102,7 +106,7 @@ def test_applications_run_in_the_limited_slice(host):
         pid = int(host.check_output(f"systemctl show -p MainPID --value {service}"))
         assert pid, f"{service} is not running"
         cgroup = host.file(f"/proc/{pid}/cgroup").content_string.strip()
-        assert cgroup == f"0::/oomgs-apps.slice/{service}", cgroup
+        assert cgroup == f"0::/{APPS_SLICE}/{service}", cgroup
 
 
 def test_registered_after_reboot(host, registrations):

@@ -9,6 +9,7 @@ that need the handler to run before the kill then fail (that is how they can
 be shown to fail).
 """
 
+import os
 import re
 import time
 
@@ -67,6 +68,15 @@ def handler_output(host, victim_pid, timeout=15):
 
 def runner_journal(host, since):
     return host.run(f"journalctl -u oomgs-runner.service -o cat --no-pager --since=@{since}").stdout
+
+
+@pytest.fixture(autouse=True)
+def only_on_the_chosen_hosts(host):
+    """RUNTIME_TEST_HOSTS=a,b limits the checks to these hosts (the default scenario runs them
+    on one of its sensors); unset, they run on every host."""
+    chosen = os.environ.get("RUNTIME_TEST_HOSTS")
+    if chosen and host.backend.get_hostname() not in chosen.split(","):
+        pytest.skip(f"RUNTIME_TEST_HOSTS={chosen}")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -1,0 +1,513 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: oom.graceful_shutdown contributors
+# GNU General Public License v2.0 (see COPYING or https://www.gnu.org/licenses/old-licenses/gpl-2.0.txt)
+# SPDX-License-Identifier: GPL-2.0-only
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: registration
+short_description: Register a graceful-shutdown handler for a process with /proc/graceful_shutdown
+author: oom.graceful_shutdown contributors (!UNKNOWN)
+description:
+  - Registers the handler program that runs when the OOM killer picks a process, with the kernel
+    module C(graceful_shutdown) (C(/proc/graceful_shutdown)). The handler runs in user space, through
+    the runner of role M(oom.graceful_shutdown.daemon), before the kill (memory cgroup OOM on a patched
+    kernel) or right after it.
+  - The process is found by exactly one selector, O(pid), O(pidfile), O(service), O(exe) or O(comm). O(exe)
+    and O(comm) may match several processes; all of them are registered. Kernel threads and the module's
+    own process never match.
+  - With O(persist=true) the registration is also declared in
+    C(/etc/graceful_shutdown/registrations.d/NAME.json), so that C(/usr/local/sbin/oomgs-register) (role
+    M(oom.graceful_shutdown.registrations)) re-registers it after a restart of the process, after an OOM kill
+    used it up, after the kernel module was reloaded and after a reboot. For a O(service) a systemd drop-in
+    C(/etc/systemd/system/UNIT.d/50-graceful-shutdown-NAME.conf) re-registers the main process from
+    C(ExecStartPost) every time the service starts.
+  - A O(pid) selector is never persisted, since a PID does not survive a restart.
+  - The handler must be safe to run as root, with the rules the runner checks again before every run
+    (see O(handler)); every problem found is listed in the failure message.
+  - All registrations of one run are written in one C(write()) to C(/proc/graceful_shutdown), which the kernel
+    applies all or nothing.
+options:
+  name:
+    description:
+      - Name of the registration. It names the declaration file and the systemd drop-in.
+      - 1 to 64 characters, letters, digits, C(_), C(.) and C(-), starting with a letter or digit.
+    type: str
+    required: true
+  pid:
+    description:
+      - The process ID of one process (a process, not a thread ID).
+      - Never persisted, whatever O(persist) says.
+      - With O(state=absent) and no declaration O(name), unregisters just that PID (for live registrations that
+        belong to no declaration, see M(oom.graceful_shutdown.registration_info)).
+    type: int
+  pidfile:
+    description:
+      - Absolute path of a file holding the process ID, read every time the registration is applied.
+    type: path
+  service:
+    description:
+      - A systemd service; its main process (C(systemctl show -p MainPID)) is registered. C(.service) is added
+        when the name has no unit type. Templates need an instance (C(foo@bar.service)).
+      - With O(persist=true) a drop-in re-registers the main process each time the service starts; this needs
+        C(/usr/local/sbin/oomgs-register) from role M(oom.graceful_shutdown.registrations).
+    type: str
+  exe:
+    description:
+      - Absolute path of an executable; every process whose C(/proc/PID/exe) is this file (or the file a symlink
+        given here points to) is registered. A process whose executable was replaced or deleted since it started
+        (C(/proc/PID/exe) ends in C( (deleted))) still matches.
+    type: path
+  comm:
+    description:
+      - Command name; every process whose C(/proc/PID/comm) is exactly this is registered. At most 15 characters,
+        as the kernel keeps no more.
+    type: str
+  handler:
+    description:
+      - Absolute path of the handler program. Required with O(state=present).
+      - No C(..) component and no symlink in any component; C(/), every directory on the path and the file
+        owned by root and not writable by group or others; the file a regular file executable by its owner;
+        at most 255 characters and no blanks.
+    type: path
+  timeout_ms:
+    description:
+      - Time limit of the handler in milliseconds, and the grace the kernel gives the victim, 1 to 60000.
+    type: int
+    default: 3000
+  state:
+    description:
+      - V(present) registers the matching processes and, with O(persist=true), declares the registration.
+      - V(absent) unregisters the processes of this registration (those the selector and the declaration O(name)
+        match now; no process is fine), then removes the declaration and the drop-in. Without a selector the
+        declaration O(name) says which processes; without either there is nothing to do.
+    type: str
+    choices: [present, absent]
+    default: present
+  persist:
+    description:
+      - Declare the registration so that it survives restarts and reboots (see the description).
+      - V(false) registers the live processes only and removes a declaration O(name) left from earlier runs.
+      - Ignored for O(pid), which is never persisted.
+    type: bool
+    default: true
+  allow_missing:
+    description:
+      - Succeed even though no process matches right now; the declaration is still written (with O(persist=true))
+        and the process is registered once it starts.
+      - Without it, a selector that matches nothing fails and says what was looked at.
+    type: bool
+    default: false
+notes:
+  - Needs root (O(ignore:become=true)) on the device and the kernel module loaded (role M(oom.graceful_shutdown.lkm)).
+    With O(state=absent) the module need not be loaded; the declaration and drop-in are still removed.
+  - A process can have one handler. The module fails when another declaration matches one of the same processes with
+    another handler or timeout, since the reconciler would otherwise switch them back and forth.
+  - A registration is used up by the OOM kill it fires for; the reconciler re-registers a process that survived.
+  - When the declaration's selector changes, processes that only the old selector matches are unregistered.
+seealso:
+  - module: oom.graceful_shutdown.registration_info
+  - name: Registrations, persistence and the oomgs-register CLI
+    description: docs/registrations.md in the collection.
+    link: https://example.invalid/oom/graceful_shutdown/blob/main/docs/registrations.md
+attributes:
+  check_mode:
+    support: full
+    description: Reports what would be written and removed, without writing.
+  diff_mode:
+    support: full
+    description: The declaration file, the drop-in and the live C(/proc/graceful_shutdown) lines of this registration.
+  platform:
+    platforms: posix
+    support: full
+    description: Linux with the C(graceful_shutdown) kernel module.
+"""
+
+EXAMPLES = r"""
+- name: Register the handler of a systemd service, again after every restart and reboot
+  oom.graceful_shutdown.registration:
+    name: telemetry
+    service: telemetry.service
+    handler: /usr/local/lib/telemetry/flush-and-notify
+    timeout_ms: 3000
+  become: true
+
+- name: Register every process running an executable; fine if none runs yet
+  oom.graceful_shutdown.registration:
+    name: brake
+    exe: /opt/vehicle/bin/brake-controller
+    handler: /usr/local/sbin/brake
+    timeout_ms: 1500
+    allow_missing: true
+  become: true
+
+- name: Register one process by PID, until it exits (never persisted)
+  oom.graceful_shutdown.registration:
+    name: adhoc
+    pid: 4242
+    handler: /usr/local/sbin/save-state
+  become: true
+
+- name: Remove a registration, its declaration and its drop-in
+  oom.graceful_shutdown.registration:
+    name: telemetry
+    state: absent
+  become: true
+
+- name: Unregister a live registration that belongs to no declaration
+  oom.graceful_shutdown.registration:
+    name: undeclared
+    pid: 4242
+    state: absent
+  become: true
+"""
+
+RETURN = r"""
+pids:
+  description:
+    - The processes the selector (and with O(state=absent) also the declaration) matches now, sorted.
+    - With O(state=present) they are registered after the run (in check mode, they would be).
+  returned: always
+  type: list
+  elements: int
+  sample: [1234]
+registered:
+  description: The lines written (or, in check mode, that would be written) to register or re-register processes.
+  returned: always
+  type: list
+  elements: str
+  sample: ["1234 /usr/local/lib/telemetry/flush-and-notify timeout_ms=3000"]
+unregistered:
+  description: The PIDs unregistered (or, in check mode, that would be).
+  returned: always
+  type: list
+  elements: int
+  sample: []
+declaration:
+  description:
+    - Path of the declaration file after the run; null when the registration is not persisted (O(pid),
+      O(persist=false), O(state=absent)).
+  returned: always
+  type: str
+  sample: /etc/graceful_shutdown/registrations.d/telemetry.json
+dropin:
+  description: Path of the systemd drop-in after the run; null unless a O(service) registration is persisted.
+  returned: always
+  type: str
+  sample: /etc/systemd/system/telemetry.service.d/50-graceful-shutdown-telemetry.conf
+persisted:
+  description: Whether the registration is declared (survives restarts and reboots). Always false for O(pid).
+  returned: always
+  type: bool
+  sample: true
+backend:
+  description:
+    - The kernel module's backend from C(/proc/graceful_shutdown_status), V(hook) (handler before the kill on a
+      patched kernel) or V(none) (registrations are kept, but no events are sent); null when the module is not
+      loaded.
+  returned: always
+  type: str
+  sample: hook
+selector:
+  description: The selector used, normalised (a service name gets C(.service)); empty with O(state=absent) and none given.
+  returned: always
+  type: dict
+  sample: {"service": "telemetry.service"}
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.oom.graceful_shutdown.plugins.module_utils import registry
+
+SELECTORS = registry.SELECTOR_KEYS
+
+
+def _runner(module):
+    def run(argv):
+        if module.get_bin_path(argv[0]) is None:
+            return 127, "", "%s is not installed on the device" % argv[0]
+        return module.run_command(argv)
+    return run
+
+
+def _system(module):
+    """The System the module works on; unit tests replace this function."""
+    return registry.System(run=_runner(module))
+
+
+def _section(title, text):
+    if text is None:
+        return ""
+    return "# %s\n%s%s" % (title, text, "" if text.endswith("\n") or not text else "\n")
+
+
+def _live_text(entries):
+    return "".join(registry.format_line(*e) + "\n" for e in entries)
+
+
+class Registration(object):
+
+    def __init__(self, module, system):
+        self.module = module
+        self.system = system
+        self.params = module.params
+        self.name = registry.validate_name(self.params["name"])
+        self.selector = dict((k, self.params[k]) for k in SELECTORS if self.params[k] is not None)
+        self.result = dict(changed=False, pids=[], registered=[], unregistered=[], declaration=None, dropin=None,
+                           persisted=False, backend=None, selector={})
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def fail(self, msg, **kwargs):
+        self.module.fail_json(msg=msg, **kwargs)
+
+    def other_claims(self, exclude):
+        """{pid: [(declaration name, handler, timeout_ms)]} of every other declaration, resolved now."""
+        declarations, errors = registry.load_declarations(self.system)
+        own = registry.declaration_path(exclude, self.system)
+        for error in errors:
+            if not error.startswith(own + ":"):  # an invalid file of this name is replaced, see old_declaration()
+                self.module.warn("ignoring a declaration: %s" % error)
+        claims = {}
+        for declaration in declarations:
+            if declaration["name"] == exclude:
+                continue
+            try:
+                pids = registry.resolve(declaration["selector"], self.system)
+            except registry.RegistryError as exc:
+                self.module.warn("cannot resolve declaration %s: %s" % (declaration["name"], exc))
+                continue
+            for pid in pids:
+                claims.setdefault(pid, []).append((declaration["name"], declaration["handler"], declaration["timeout_ms"]))
+        return claims
+
+    def old_declaration(self):
+        path = registry.declaration_path(self.name, self.system)
+        text = registry.read_text(path)
+        if text is None:
+            return path, None, None
+        try:
+            return path, text, registry.parse_declaration(text, self.name)
+        except registry.ParseError as exc:
+            self.module.warn("the existing declaration %s is invalid and is replaced or removed: %s" % (path, exc))
+            return path, text, None
+
+    def file_changes(self, decl_path, old_text, new_text, unit):
+        """[(path, text or None, mode)] to write/remove, and whether a drop-in changes."""
+        changes = []
+        if new_text != old_text:
+            changes.append((decl_path, new_text, 0o600))
+        wanted_dropin = registry.dropin_path(unit, self.name, self.system) if unit else None
+        dropin_changed = False
+        before, after = [], []
+        for path in registry.find_dropins(self.name, self.system):
+            text = registry.read_text(path)
+            before.append((path, text))
+            if path != wanted_dropin:
+                changes.append((path, None, None))
+                dropin_changed = True
+        if wanted_dropin:
+            text = registry.dropin_text(self.name)
+            after.append((wanted_dropin, text))
+            if registry.read_text(wanted_dropin) != text:
+                changes.append((wanted_dropin, text, 0o644))
+                dropin_changed = True
+        return changes, dropin_changed, wanted_dropin, before, after
+
+    def apply_files(self, changes, dropin_changed):
+        for path, text, mode in changes:
+            if text is None:
+                registry.remove_file(path)
+            else:
+                registry.write_file_atomic(path, text, mode)
+        if dropin_changed:
+            registry.daemon_reload(self.system)
+
+    def diff(self, decl_path, old_text, new_text, dropins_before, dropins_after, live_before, live_after):
+        before = _section(decl_path, old_text) + "".join(_section(p, t) for p, t in dropins_before)
+        after = _section(decl_path, new_text) + "".join(_section(p, t) for p, t in dropins_after)
+        before += _section(self.system.registry_file, _live_text(live_before))
+        after += _section(self.system.registry_file, _live_text(live_after))
+        return dict(before=before, after=after, before_header=self.name, after_header=self.name)
+
+    # -- state=present ---------------------------------------------------------------------------
+
+    def present(self):
+        params = self.params
+        handler, timeout_ms = params["handler"], params["timeout_ms"]
+        kind, value = registry.normalize_selector(self.selector)
+        selector = {kind: value}
+        self.result["selector"] = selector
+        if not registry.TIMEOUT_MIN <= timeout_ms <= registry.TIMEOUT_MAX:
+            self.fail("timeout_ms must be from %d to %d, got %d" % (registry.TIMEOUT_MIN, registry.TIMEOUT_MAX, timeout_ms))
+        if not self.system.module_loaded():
+            self.fail("the graceful_shutdown kernel module is not loaded (%s is missing): %s"
+                      % (self.system.registry_file, registry.NOT_LOADED_HINT))
+        problems = registry.check_handler(handler, root=self.system.root, lstat=self.system.lstat)
+        if problems:
+            self.fail("handler %s is unsafe, the runner would refuse to run it: %s" % (handler, " ".join(
+                "(%d) %s." % (i, p) for i, p in enumerate(problems, 1))), problems=problems)
+        persist = params["persist"] and kind != "pid"
+        if persist and not os.path.exists(self.system.cli):
+            if kind == "service":
+                self.fail("a persisted service registration needs %s, which its drop-in runs at every start, and it is "
+                          "missing: %s first (or set persist: false)" % (registry.CLI, registry.CLI_HINT))
+            self.module.warn("%s is missing, so nothing re-applies this declaration after a restart or reboot: %s"
+                             % (registry.CLI, registry.CLI_HINT))
+
+        pids, reason = registry.resolve_detail(selector, self.system)
+        self.result["pids"] = pids
+        if not pids and not params["allow_missing"]:
+            self.fail("process missing: %s. Start it first, fix the selector, or set allow_missing: true to declare "
+                      "the registration anyway" % reason, selector=selector)
+
+        claims = self.other_claims(self.name)
+        conflicts = []
+        for pid in pids:
+            for other, other_handler, other_timeout in claims.get(pid, []):
+                if (other_handler, other_timeout) != (handler, timeout_ms):
+                    conflicts.append("PID %d is also matched by declaration %s (handler %s, timeout_ms=%d)"
+                                     % (pid, other, other_handler, other_timeout))
+        if conflicts:
+            self.fail("a process can have one handler: %s. Narrow the selectors, or give both the same handler and "
+                      "timeout" % "; ".join(conflicts), conflicts=conflicts)
+
+        decl_path, old_text, old = self.old_declaration()
+        stale = []
+        if old is not None and old["selector"] != selector:
+            try:
+                stale = sorted(set(registry.resolve(old["selector"], self.system)) - set(pids) - set(claims))
+            except registry.RegistryError as exc:
+                self.module.warn("cannot resolve the old selector of %s: %s" % (self.name, exc))
+
+        new_text = None
+        if persist:
+            new_text = registry.dump_declaration(registry.make_declaration(self.name, selector, handler, timeout_ms))
+        unit = value if persist and kind == "service" else None
+        changes, dropin_changed, dropin, dropins_before, dropins_after = self.file_changes(
+            decl_path, old_text, new_text, unit)
+
+        status = registry.read_status(self.system)
+        self.result["backend"] = status.get("backend")
+        current = registry.read_listing(self.system)
+        desired = [registry.Entry(pid, handler, timeout_ms) for pid in pids]
+        the_plan = registry.plan(desired, current, stale)
+        live_before = [e for e in current if e.pid in set(pids) | set(stale)]
+        live_after = desired
+
+        changed = bool(the_plan.register or the_plan.unregister or changes)
+        if changed and not self.module.check_mode:
+            the_plan = registry.apply(desired, stale, self.system)
+            self.apply_files(changes, dropin_changed)
+        self.result.update(
+            changed=changed,
+            registered=[registry.format_line(*e) for e in the_plan.register],
+            unregistered=list(the_plan.unregister),
+            declaration=decl_path if persist else None,
+            dropin=dropin,
+            persisted=persist,
+        )
+        if self.module._diff:
+            self.result["diff"] = self.diff(decl_path, old_text, new_text, dropins_before, dropins_after,
+                                            live_before, live_after)
+        if not pids:
+            self.result["msg"] = "no process matches now (%s); %s" % (
+                reason, "declared: it is registered when it starts" if persist else "nothing registered")
+        elif kind == "pid":
+            self.result["msg"] = "PID %d registered; a pid registration is never persisted" % value
+
+    # -- state=absent ----------------------------------------------------------------------------
+
+    def absent(self):
+        selector = None
+        if self.selector:
+            kind, value = registry.normalize_selector(self.selector)
+            selector = {kind: value}
+            self.result["selector"] = selector
+        decl_path, old_text, old = self.old_declaration()
+        dropins = registry.find_dropins(self.name, self.system)
+        dropins_before = [(path, registry.read_text(path)) for path in dropins]
+        pids = set()
+        if selector is not None:
+            if kind == "pid":
+                pids.add(value)
+            else:
+                pids.update(registry.resolve(selector, self.system))
+        if old is not None:
+            pids.update(registry.resolve(old["selector"], self.system))
+        self.result["pids"] = sorted(pids)
+
+        live_before = []
+        the_plan = registry.Plan([], [], [])
+        loaded = self.system.module_loaded()
+        if loaded and pids:
+            claims = self.other_claims(self.name)
+            for pid in sorted(pids & set(claims)):
+                self.module.warn("PID %d is left registered: it belongs to declaration(s) %s; remove those instead"
+                                 % (pid, ", ".join(c[0] for c in claims[pid])))
+            pids -= set(claims)
+            current = registry.read_listing(self.system)
+            live_before = [e for e in current if e.pid in pids]
+            the_plan = registry.plan([], current, sorted(pids))
+        if loaded:
+            self.result["backend"] = registry.read_status(self.system).get("backend")
+
+        changes = []
+        if old_text is not None:
+            changes.append((decl_path, None, None))
+        changes.extend((path, None, None) for path in dropins)
+        changed = bool(the_plan.unregister or changes)
+        if changed and not self.module.check_mode:
+            if the_plan.unregister:
+                the_plan = registry.apply([], sorted(pids), self.system)
+            self.apply_files(changes, bool(dropins))
+        self.result.update(changed=changed, unregistered=list(the_plan.unregister))
+        if self.module._diff:
+            self.result["diff"] = self.diff(decl_path, old_text, None, dropins_before, [], live_before, [])
+
+
+def main():
+    argument_spec = dict(
+        name=dict(type="str", required=True),
+        pid=dict(type="int"),
+        pidfile=dict(type="path"),
+        service=dict(type="str"),
+        exe=dict(type="path"),
+        comm=dict(type="str"),
+        handler=dict(type="path"),
+        timeout_ms=dict(type="int", default=registry.TIMEOUT_DEFAULT),
+        state=dict(type="str", choices=["present", "absent"], default="present"),
+        persist=dict(type="bool", default=True),
+        allow_missing=dict(type="bool", default=False),
+    )
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        mutually_exclusive=[list(SELECTORS)],
+        required_if=[
+            ("state", "present", list(SELECTORS), True),
+            ("state", "present", ["handler"]),
+        ],
+        supports_check_mode=True,
+    )
+    try:
+        registration = Registration(module, _system(module))
+        if module.params["state"] == "present":
+            registration.present()
+        else:
+            registration.absent()
+    except registry.WriteError as exc:
+        module.fail_json(msg=str(exc), errno=exc.errno_name, lines=exc.lines)
+    except registry.RegistryError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**registration.result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,226 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: oom.graceful_shutdown contributors
+# GNU General Public License v2.0 (see COPYING or https://www.gnu.org/licenses/old-licenses/gpl-2.0.txt)
+# SPDX-License-Identifier: GPL-2.0-only
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: registration_info
+short_description: Read the graceful-shutdown registrations, declarations and kernel module status of a device
+author: oom.graceful_shutdown contributors (!UNKNOWN)
+description:
+  - Reads C(/proc/graceful_shutdown) (live registrations), C(/proc/graceful_shutdown_status) (the kernel module's
+    backend and counters) and the declarations in C(/etc/graceful_shutdown/registrations.d).
+  - Each declaration is resolved now, so that every live registration can be matched to the declaration it
+    belongs to; live registrations that belong to none are listed in RV(undeclared_pids).
+  - Works when the kernel module is not loaded; RV(module_loaded) is then false and RV(registrations) and
+    RV(undeclared_pids) are empty.
+options: {}
+notes:
+  - Reading C(/proc/graceful_shutdown) needs root (O(ignore:become=true)).
+  - Invalid declaration files are skipped with a warning.
+seealso:
+  - module: oom.graceful_shutdown.registration
+attributes:
+  check_mode:
+    support: full
+    description: The module only reads.
+  diff_mode:
+    support: none
+    description: The module changes nothing.
+  platform:
+    platforms: posix
+    support: full
+    description: Linux with the C(graceful_shutdown) kernel module.
+"""
+
+EXAMPLES = r"""
+- name: Read the registrations
+  oom.graceful_shutdown.registration_info:
+  become: true
+  register: gs
+
+- name: Say whether handlers run before the kill
+  ansible.builtin.debug:
+    msg: "{{ 'before the kill (memcg OOMs)' if gs.kernel_support else 'not at all, no hook in this kernel' }}"
+
+- name: Fail when a live registration belongs to no declaration
+  ansible.builtin.assert:
+    that: gs.undeclared_pids | length == 0
+"""
+
+RETURN = r"""
+module_loaded:
+  description: Whether the kernel module C(graceful_shutdown) is loaded (C(/proc/graceful_shutdown) exists).
+  returned: always
+  type: bool
+  sample: true
+backend:
+  description: The module's backend, V(hook) or V(none); null when the module is not loaded.
+  returned: always
+  type: str
+  sample: hook
+hook_api:
+  description: C(OOM_VICTIM_OPS_VERSION) of the kernel hook, 0 for backend V(none); null when the module is not loaded.
+  returned: always
+  type: int
+  sample: 1
+kernel_support:
+  description: True when the backend is V(hook), that is the kernel is patched and handlers of memory cgroup OOM victims run before the kill.
+  returned: always
+  type: bool
+  sample: true
+status:
+  description:
+    - Every C(key=value) of C(/proc/graceful_shutdown_status); values made of digits are integers.
+    - Empty when the module is not loaded.
+  returned: always
+  type: dict
+  sample: {"backend": "hook", "hook_api": 1, "version": "0.1.0", "runner": 1, "registrations": 2,
+           "registrations_max": 128, "events_total": 5, "events_dropped": 0}
+registrations:
+  description: The live registrations, sorted by PID.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    pid:
+      description: Process ID.
+      type: int
+      sample: 1234
+    handler:
+      description: Handler path.
+      type: str
+      sample: /usr/local/lib/telemetry/flush-and-notify
+    timeout_ms:
+      description: Handler time limit and grace in ms.
+      type: int
+      sample: 3000
+    comm:
+      description: The process's command name (C(/proc/PID/comm)); null if it exited meanwhile.
+      type: str
+      sample: telemetry
+    declared_name:
+      description: Name of the declaration whose selector matches this PID now; null when none does.
+      type: str
+      sample: telemetry
+declarations:
+  description: The declaration files, sorted by name, each resolved now.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: Name of the registration.
+      type: str
+      sample: telemetry
+    selector:
+      description: The selector, one of C(pidfile), C(service), C(exe), C(comm) (C(pid) is never declared).
+      type: dict
+      sample: {"service": "telemetry.service"}
+    handler:
+      description: Handler path.
+      type: str
+      sample: /usr/local/lib/telemetry/flush-and-notify
+    timeout_ms:
+      description: Handler time limit and grace in ms.
+      type: int
+      sample: 3000
+    path:
+      description: The declaration file.
+      type: str
+      sample: /etc/graceful_shutdown/registrations.d/telemetry.json
+    dropin:
+      description: The systemd drop-in of a service declaration, null for other selectors.
+      type: str
+      sample: /etc/systemd/system/telemetry.service.d/50-graceful-shutdown-telemetry.conf
+    pids:
+      description: The processes the selector matches now.
+      type: list
+      elements: int
+      sample: [1234]
+undeclared_pids:
+  description: PIDs of live registrations that belong to no declaration (registered by PID, or by hand), sorted.
+  returned: always
+  type: list
+  elements: int
+  sample: [4242]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.oom.graceful_shutdown.plugins.module_utils import registry
+
+
+def _runner(module):
+    def run(argv):
+        if module.get_bin_path(argv[0]) is None:
+            return 127, "", "%s is not installed on the device" % argv[0]
+        return module.run_command(argv)
+    return run
+
+
+def _system(module):
+    """The System the module works on; unit tests replace this function."""
+    return registry.System(run=_runner(module))
+
+
+def gather(module, system):
+    loaded = system.module_loaded()
+    status = registry.read_status(system) if loaded else {}
+    declarations, errors = registry.load_declarations(system)
+    for error in errors:
+        module.warn("ignoring a declaration: %s" % error)
+
+    owners = {}
+    described = []
+    for declaration in declarations:
+        try:
+            pids = registry.resolve(declaration["selector"], system)
+        except registry.RegistryError as exc:
+            module.warn("cannot resolve declaration %s: %s" % (declaration["name"], exc))
+            pids = []
+        for pid in pids:
+            owners.setdefault(pid, declaration["name"])
+        service = declaration["selector"].get("service")
+        item = dict(declaration)
+        item.update(path=registry.declaration_path(declaration["name"], system),
+                    dropin=registry.dropin_path(service, declaration["name"], system) if service else None,
+                    pids=pids)
+        described.append(item)
+
+    registrations = []
+    if loaded:
+        for entry in sorted(registry.read_listing(system)):
+            registrations.append(dict(pid=entry.pid, handler=entry.handler, timeout_ms=entry.timeout_ms,
+                                      comm=registry.comm_of(entry.pid, system), declared_name=owners.get(entry.pid)))
+    backend = status.get("backend")
+    return dict(
+        changed=False,
+        module_loaded=loaded,
+        backend=backend,
+        hook_api=status.get("hook_api"),
+        kernel_support=backend == "hook",
+        status=status,
+        registrations=registrations,
+        declarations=described,
+        undeclared_pids=[r["pid"] for r in registrations if r["declared_name"] is None],
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec={}, supports_check_mode=True)
+    try:
+        result = gather(module, _system(module))
+    except registry.RegistryError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+# -*- coding: utf-8 -*-
+# Copyright: oom.graceful_shutdown contributors
+# GNU General Public License v2.0 (see COPYING or https://www.gnu.org/licenses/old-licenses/gpl-2.0.txt)
+# SPDX-License-Identifier: GPL-2.0-only
+"""The module oom.graceful_shutdown.registration_info on the fake device of conftest.py."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.oom.graceful_shutdown.plugins.module_utils import registry
+from ansible_collections.oom.graceful_shutdown.plugins.modules import registration_info
+
+HANDLER = "/usr/local/sbin/flush"
+
+
+class Exit(Exception):
+    pass
+
+
+class Fail(Exception):
+    pass
+
+
+@pytest.fixture
+def info(world, monkeypatch):
+    warnings = []
+
+    def exit_json(self, **kwargs):
+        kwargs["warnings"] = list(warnings)
+        raise Exit(kwargs)
+
+    def fail_json(self, msg, **kwargs):
+        kwargs["msg"] = msg
+        raise Fail(kwargs)
+
+    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
+    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
+    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, warning, **kwargs: warnings.append(warning))
+    monkeypatch.setattr(registration_info, "_system", lambda module: world.system())
+
+    def runner(**args):
+        with patch_module_args(args):
+            with pytest.raises(Exit) as result:
+                registration_info.main()
+        return result.value.args[0]
+    return runner
+
+
+def _declare(world, name, selector, handler=HANDLER, timeout_ms=3000):
+    declaration = registry.make_declaration(name, selector, handler, timeout_ms)
+    world.file(registry.DECLARATION_DIR + "/%s.json" % name, registry.dump_declaration(declaration), 0o600)
+
+
+def test_not_loaded(world, info):
+    world.unload()
+    result = info()
+    assert result["changed"] is False
+    assert result["module_loaded"] is False and result["kernel_support"] is False
+    assert result["backend"] is None and result["hook_api"] is None and result["status"] == {}
+    assert result["registrations"] == [] and result["undeclared_pids"] == [] and result["declarations"] == []
+
+
+def test_not_loaded_still_lists_declarations(world, info):
+    world.unload()
+    _declare(world, "later", {"pidfile": "/run/later.pid"})
+    result = info()
+    assert [d["name"] for d in result["declarations"]] == ["later"]
+    assert result["declarations"][0]["pids"] == []
+
+
+def test_loaded_without_registrations(world, info):
+    world.load(backend="none")
+    result = info()
+    assert result["module_loaded"] is True
+    assert result["backend"] == "none" and result["hook_api"] == 0 and result["kernel_support"] is False
+    assert result["status"]["registrations_max"] == 128 and result["status"]["version"] == "0.1.0"
+    assert result["registrations"] == []
+
+
+def test_registrations_declarations_and_undeclared(world, info):
+    world.process(500, comm="telemetry")
+    world.process(501, comm="adhoc")
+    world.process(600, comm="worker", exe="/usr/bin/worker")
+    world.process(601, comm="worker", exe="/usr/bin/worker")
+    world.services["telemetry.service"] = 500
+    _declare(world, "telemetry", {"service": "telemetry"})
+    _declare(world, "workers", {"exe": "/usr/bin/worker"}, timeout_ms=100)
+    _declare(world, "missing", {"comm": "nothing"})
+    world.file(registry.DECLARATION_DIR + "/broken.json", "{", 0o600)
+    world.register(500, HANDLER, 3000)
+    world.register(501, "/usr/local/sbin/save", 50)
+    world.register(600, HANDLER, 100)
+    result = info(_ansible_check_mode=True)
+    assert result["kernel_support"] is True and result["hook_api"] == 1
+    assert result["registrations"] == [
+        dict(pid=500, handler=HANDLER, timeout_ms=3000, comm="telemetry", declared_name="telemetry"),
+        dict(pid=501, handler="/usr/local/sbin/save", timeout_ms=50, comm="adhoc", declared_name=None),
+        dict(pid=600, handler=HANDLER, timeout_ms=100, comm="worker", declared_name="workers"),
+    ]
+    assert result["undeclared_pids"] == [501]
+    by_name = dict((d["name"], d) for d in result["declarations"])
+    assert sorted(by_name) == ["missing", "telemetry", "workers"]
+    assert by_name["telemetry"]["dropin"].endswith("/etc/systemd/system/telemetry.service.d/50-graceful-shutdown-telemetry.conf")
+    assert by_name["telemetry"]["path"].endswith("/etc/graceful_shutdown/registrations.d/telemetry.json")
+    assert by_name["telemetry"]["selector"] == {"service": "telemetry.service"}
+    assert by_name["workers"]["pids"] == [600, 601] and by_name["workers"]["dropin"] is None
+    assert by_name["missing"]["pids"] == []
+    assert any("broken.json" in w for w in result["warnings"])
+
+
+def test_unparsable_listing_fails(world, info):
+    (world.proc / "graceful_shutdown").write_text("garbage\n")
+    with pytest.raises(Fail) as failure:
+        info()
+    assert "cannot parse line 1 of /proc/graceful_shutdown" in failure.value.args[0]["msg"]
+
+
+def test_no_options(world, info):
+    with patch_module_args({"verbose": True}):
+        with pytest.raises(Fail) as failure:
+            registration_info.main()
+    assert "Unsupported parameters" in failure.value.args[0]["msg"]
