@@ -7,13 +7,14 @@ and the roles' defaults.
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from testinfra.modules.ansible import AnsibleException
 
 ROOT = Path(__file__).resolve().parents[3]
 FLEET = ROOT / "examples" / "fleet"
@@ -67,7 +68,7 @@ def registrations(host):
 
 
 def test_fleet_rebooted_after_converge(host):
-    before = host.file("/var/lib/oomgs-tests/boot-id-before-reboot").content_string.strip()
+    before = host.file("/var/lib/oomgs-fleet-tests/boot-id-before-reboot").content_string.strip()
     assert host.file("/proc/sys/kernel/random/boot_id").content_string.strip() != before
 
 
@@ -124,10 +125,14 @@ def test_registered_again_after_restart(host, registrations):
 
 
 def registration_failure(host, args: str) -> str:
-    """Run the registration module on the device; return its failure message."""
-    with pytest.raises(AnsibleException) as failed:
-        host.ansible("oom.graceful_shutdown.registration", args, check=False)
-    return failed.value.result["msg"]
+    """Run the registration module on the device with the ansible CLI (as a user would, with
+    Molecule's inventory); it must fail: return what it printed."""
+    run = subprocess.run(
+        ["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], host.backend.get_hostname(),
+         "-m", "oom.graceful_shutdown.registration", "-a", args],
+        capture_output=True, text=True, check=False, timeout=300)
+    assert run.returncode != 0 and "FAILED!" in run.stdout, f"the module did not fail: {run.stdout} {run.stderr}"
+    return run.stdout
 
 
 def test_registration_errors_say_what_to_fix(host):
