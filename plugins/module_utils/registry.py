@@ -268,6 +268,16 @@ def parse_status(text):
     return status
 
 
+def system_for_ansible_module(module):
+    """A System whose commands run through an AnsibleModule (run_command; a command that is not
+    installed gives rc 127). Duck-typed, so this file still imports nothing from ansible."""
+    def run(argv):
+        if module.get_bin_path(argv[0]) is None:
+            return 127, "", "%s is not installed on the device" % argv[0]
+        return module.run_command(argv)
+    return System(run=run)
+
+
 def read_listing(system=None):
     """Read and parse /proc/graceful_shutdown."""
     system = system or System()

@@ -229,17 +229,9 @@ from ansible_collections.oom.graceful_shutdown.plugins.module_utils import regis
 SELECTORS = registry.SELECTOR_KEYS
 
 
-def _runner(module):
-    def run(argv):
-        if module.get_bin_path(argv[0]) is None:
-            return 127, "", "%s is not installed on the device" % argv[0]
-        return module.run_command(argv)
-    return run
-
-
 def _system(module):
     """The System the module works on; unit tests replace this function."""
-    return registry.System(run=_runner(module))
+    return registry.system_for_ansible_module(module)
 
 
 def _section(title, text):
