@@ -15,60 +15,25 @@ import os
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.oom.graceful_shutdown.plugins.module_utils import registry
 from ansible_collections.oom.graceful_shutdown.plugins.module_utils.registry import Entry
 from ansible_collections.oom.graceful_shutdown.plugins.modules import registration
+
+from ansible_collections.oom.graceful_shutdown.tests.unit.plugins.modules.module_harness import ModuleFail
 
 HANDLER = "/usr/local/sbin/flush"
 DECLARATION = registry.DECLARATION_DIR + "/telemetry.json"
 DROPIN = "/etc/systemd/system/telemetry.service.d/50-graceful-shutdown-telemetry.conf"
 
 
-class Exit(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
-
-
 @pytest.fixture
-def run(world, monkeypatch):
-    """run(check_mode=False, diff=False, **args) -> result dict; raises Fail with the result on failure."""
-    warnings = []
-
-    def exit_json(self, **kwargs):
-        kwargs.setdefault("changed", False)
-        kwargs["warnings"] = list(warnings)
-        raise Exit(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs["msg"] = msg
-        raise Fail(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, warning, **kwargs: warnings.append(warning))
-    monkeypatch.setattr(registration, "_system", lambda module: world.system())
-
-    def runner(check_mode=False, diff=False, **args):
-        del warnings[:]
-        if check_mode:
-            args["_ansible_check_mode"] = True
-        if diff:
-            args["_ansible_diff"] = True
-        with patch_module_args(args):
-            with pytest.raises(Exit) as info:
-                registration.main()
-        return info.value.args[0]
-    return runner
+def run(run_module):
+    """run(check_mode=False, diff=False, **args) -> result dict; raises ModuleFail on failure."""
+    return lambda **args: run_module(registration, **args)
 
 
 def failure(run, **args):
-    with pytest.raises(Fail) as info:
+    with pytest.raises(ModuleFail) as info:
         run(**args)
     return info.value.args[0]
 

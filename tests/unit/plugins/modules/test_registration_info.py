@@ -10,46 +10,17 @@ __metaclass__ = type
 
 import pytest
 
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.oom.graceful_shutdown.plugins.module_utils import registry
 from ansible_collections.oom.graceful_shutdown.plugins.modules import registration_info
+
+from ansible_collections.oom.graceful_shutdown.tests.unit.plugins.modules.module_harness import ModuleFail
 
 HANDLER = "/usr/local/sbin/flush"
 
 
-class Exit(Exception):
-    pass
-
-
-class Fail(Exception):
-    pass
-
-
 @pytest.fixture
-def info(world, monkeypatch):
-    warnings = []
-
-    def exit_json(self, **kwargs):
-        kwargs["warnings"] = list(warnings)
-        raise Exit(kwargs)
-
-    def fail_json(self, msg, **kwargs):
-        kwargs["msg"] = msg
-        raise Fail(kwargs)
-
-    monkeypatch.setattr(basic.AnsibleModule, "exit_json", exit_json)
-    monkeypatch.setattr(basic.AnsibleModule, "fail_json", fail_json)
-    monkeypatch.setattr(basic.AnsibleModule, "warn", lambda self, warning, **kwargs: warnings.append(warning))
-    monkeypatch.setattr(registration_info, "_system", lambda module: world.system())
-
-    def runner(**args):
-        with patch_module_args(args):
-            with pytest.raises(Exit) as result:
-                registration_info.main()
-        return result.value.args[0]
-    return runner
+def info(run_module):
+    return lambda **args: run_module(registration_info, **args)
 
 
 def _declare(world, name, selector, handler=HANDLER, timeout_ms=3000):
@@ -116,13 +87,12 @@ def test_registrations_declarations_and_undeclared(world, info):
 
 def test_unparsable_listing_fails(world, info):
     (world.proc / "graceful_shutdown").write_text("garbage\n")
-    with pytest.raises(Fail) as failure:
+    with pytest.raises(ModuleFail) as failure:
         info()
     assert "cannot parse line 1 of /proc/graceful_shutdown" in failure.value.args[0]["msg"]
 
 
 def test_no_options(world, info):
-    with patch_module_args({"verbose": True}):
-        with pytest.raises(Fail) as failure:
-            registration_info.main()
+    with pytest.raises(ModuleFail) as failure:
+        info(verbose=True)
     assert "Unsupported parameters" in failure.value.args[0]["msg"]
