@@ -144,12 +144,20 @@ static u64 gs_task_cgroup_id(struct task_struct *task)
 #endif
 }
 
+/* gs_ev_lock held: free @ev's slot; its pid reference goes to the caller. */
+static struct pid *gs_ev_take_locked(struct gs_event *ev)
+{
+	struct pid *pid = ev->pid;
+
+	ev->pid = NULL;
+	ev->state = GS_EV_FREE;
+	return pid;
+}
+
 /* Process context, gs_ev_lock held. */
 static void gs_ev_free_locked(struct gs_event *ev)
 {
-	put_pid(ev->pid);
-	ev->pid = NULL;
-	ev->state = GS_EV_FREE;
+	put_pid(gs_ev_take_locked(ev));
 }
 
 /* Process context: recycle stale slots and unanswered expired graces. */
@@ -335,6 +343,14 @@ static void gs_ev_end_grace(struct pid *pid)
 	put_task_struct(task);
 }
 
+/* Process context, no lock held: after gs_ev_take_locked(), end the grace if there was one. */
+static void gs_ev_finish(struct pid *pid, bool grace)
+{
+	if (grace)
+		gs_ev_end_grace(pid);
+	put_pid(pid);
+}
+
 static void gs_escape_comm(const char *comm, char *out, size_t size)
 {
 	size_t o = 0;
@@ -464,13 +480,9 @@ static int gs_events_done(u64 id, const char **why)
 		return over ? 0 : -ENOENT;
 	}
 	grace = ev->state == GS_EV_WAITING;
-	pid = ev->pid;
-	ev->pid = NULL;
-	ev->state = GS_EV_FREE;
+	pid = gs_ev_take_locked(ev);
 	spin_unlock(&gs_ev_lock);
-	if (grace)
-		gs_ev_end_grace(pid);
-	put_pid(pid);
+	gs_ev_finish(pid, grace);
 	return 0;
 }
 
@@ -574,13 +586,9 @@ static int gs_ev_release(struct inode *inode, struct file *file)
 			 ev->state == GS_EV_WAITING);
 		if (ev->state == GS_EV_QUEUED)
 			gs_ev_dropped++;
-		pid = ev->pid;
-		ev->pid = NULL;
-		ev->state = GS_EV_FREE;
+		pid = gs_ev_take_locked(ev);
 		spin_unlock(&gs_ev_lock);
-		if (grace)
-			gs_ev_end_grace(pid);
-		put_pid(pid);
+		gs_ev_finish(pid, grace);
 	}
 
 	spin_lock(&gs_ev_lock);
