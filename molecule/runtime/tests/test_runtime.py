@@ -70,21 +70,31 @@ def runner_journal(host, since):
     return host.run(f"journalctl -u oomgs-runner.service -o cat --no-pager --since=@{since}").stdout
 
 
-@pytest.fixture(autouse=True)
-def only_on_the_chosen_hosts(host):
+def chosen(host) -> bool:
     """RUNTIME_TEST_HOSTS=a,b limits the checks to these hosts (the default scenario runs them
     on one of its sensors); unset, they run on every host."""
-    chosen = os.environ.get("RUNTIME_TEST_HOSTS")
-    if chosen and host.backend.get_hostname() not in chosen.split(","):
-        pytest.skip(f"RUNTIME_TEST_HOSTS={chosen}")
+    hosts = os.environ.get("RUNTIME_TEST_HOSTS")
+    return not hosts or host.backend.get_hostname() in hosts.split(",")
+
+
+@pytest.fixture(autouse=True)
+def only_on_the_chosen_hosts(host):
+    if not chosen(host):
+        pytest.skip(f"RUNTIME_TEST_HOSTS={os.environ['RUNTIME_TEST_HOSTS']}")
 
 
 @pytest.fixture(scope="module", autouse=True)
 def grace_cap(host):
-    """The kernel's grace cap for this run (RUNTIME_GRACE_MAX_MS=0 shows the checks failing)."""
+    """The kernel's grace cap for this run (RUNTIME_GRACE_MAX_MS=0 shows the checks failing);
+    the device's own value comes back afterwards. Hosts not chosen are left alone (a
+    module-scoped fixture runs before the skip of only_on_the_chosen_hosts)."""
+    if not chosen(host):
+        yield None
+        return
+    before = host.check_output("sysctl -n vm.oom_victim_grace_max_ms")
     host.run(f"sysctl -q -w vm.oom_victim_grace_max_ms={GRACE_MAX_MS}")
     yield GRACE_MAX_MS
-    host.run("sysctl -q -w vm.oom_victim_grace_max_ms=5000")
+    host.run(f"sysctl -q -w vm.oom_victim_grace_max_ms={before}")
 
 
 @pytest.fixture(autouse=True)
