@@ -8,9 +8,16 @@ module and the runner (e.g. the `runtime` scenario's VM after `molecule
 converge -s runtime`). For every OOM the runner logs the time from "victim
 chosen" (kernel timestamp in the event) to "handler exited"; the same handler
 is then run standalone (fork, exec, wait) in the VM. The ratio of the means is
-the prototype's ratio. Also prints the runner's resident memory.
+the prototype's ratio. Also measures the victim's CPU use during a grace (how
+much CPU it takes from the handler: utime+stime from /proc/PID/stat over
+GRACE_SAMPLE_S seconds of a grace whose handler sleeps) and prints the
+runner's resident memory.
 
-    benchmarks/handler_latency.py [--vm runtime-vm] [--trials 10]
+    benchmarks/handler_latency.py [--vm runtime-vm] [--trials 10] [--cpus N] [--json]
+
+--cpus N restarts the VM (same disk) with N vCPUs first; --json prints one
+object per handler (means, ratio) plus the victim's CPU share, for comparing
+runs.
 
 A benchmark, not a test: it prints a table and asserts nothing.
 """
@@ -18,6 +25,7 @@ A benchmark, not a test: it prints a table and asserts nothing.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import statistics
 import subprocess
@@ -75,11 +83,7 @@ def install_handlers(name: str) -> dict[str, str]:
 def one_oom(name: str, handler: str, trial: int) -> tuple[float, float]:
     unit = f"oomgs-bench-{trial}"
     since = int(time.time()) - 1
-    pid = sh(name, f"""
-        rm -f /run/{unit}.pid /run/{unit}.go; systemctl reset-failed {unit} 2>/dev/null
-        systemd-run --quiet --collect --unit={unit} -p MemoryMax=64M -p MemorySwapMax=0 \
-            /usr/local/bin/oomgs-memhog 256 --pidfile /run/{unit}.pid --go-file /run/{unit}.go
-        while [ ! -s /run/{unit}.pid ]; do sleep 0.05; done; cat /run/{unit}.pid""").strip()
+    pid = start_hog(name, unit)
     sh(name, f"echo '{pid} {handler} timeout_ms=3000' > /proc/graceful_shutdown && touch /run/{unit}.go"
              f" && while [ -e /proc/{pid} ]; do sleep 0.05; done")
     for _ in range(100):
@@ -91,14 +95,57 @@ def one_oom(name: str, handler: str, trial: int) -> tuple[float, float]:
     raise SystemExit(f"no runner line for {handler} (trial {trial})")
 
 
+GRACE_SAMPLE_S = 3
+# A handler that lets the grace run: the victim's CPU use is sampled meanwhile.
+SLOW_HANDLER = "#!/bin/sh\nsleep 4\n"
+CPU_SAMPLE = r"""
+pid=$1
+for _ in $(seq 400); do dmesg | grep -q "grace period of [0-9]* ms for process $pid " && break; sleep 0.05; done
+ticks() { awk '{print $14 + $15}' /proc/$pid/stat; }
+t0=$(ticks); s0=$(date +%s.%N); sleep SAMPLE; t1=$(ticks); s1=$(date +%s.%N)
+echo "$t0 $t1 $s0 $s1 $(getconf CLK_TCK)"
+"""
+
+
+def start_hog(name: str, unit: str) -> str:
+    return sh(name, f"""
+        rm -f /run/{unit}.pid /run/{unit}.go; systemctl reset-failed {unit} 2>/dev/null
+        systemd-run --quiet --collect --unit={unit} -p MemoryMax=64M -p MemorySwapMax=0 \
+            /usr/local/bin/oomgs-memhog 256 --pidfile /run/{unit}.pid --go-file /run/{unit}.go
+        while [ ! -s /run/{unit}.pid ]; do sleep 0.05; done; cat /run/{unit}.pid""").strip()
+
+
+def victim_cpu_share(name: str, trials: int = 3) -> float:
+    """The victim's CPU time during its grace, as a share of one CPU (mean of trials)."""
+    handler = f"{BENCH_DIR}/handler-slow"
+    vm.ssh(name, [f"cat > {handler} && chmod 0755 {handler}"], input=SLOW_HANDLER, text=True, check=True)
+    sampler = CPU_SAMPLE.replace("SAMPLE", str(GRACE_SAMPLE_S))
+    vm.ssh(name, [f"cat > {BENCH_DIR}/cpu-sample && chmod 0755 {BENCH_DIR}/cpu-sample"],
+           input=sampler, text=True, check=True)
+    shares = []
+    for trial in range(trials):
+        unit = f"oomgs-bench-cpu-{trial}"
+        pid = start_hog(name, unit)
+        out = sh(name, f"echo '{pid} {handler} timeout_ms=5000' > /proc/graceful_shutdown && touch /run/{unit}.go"
+                       f" && {BENCH_DIR}/cpu-sample {pid}; while [ -e /proc/{pid} ]; do sleep 0.05; done")
+        t0, t1, s0, s1, hz = (float(x) for x in out.split())
+        shares.append((t1 - t0) / hz / (s1 - s0))
+    return statistics.mean(shares)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vm", default="runtime-vm", help="running test VM (testbed/vm.py name)")
     parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--cpus", type=int, help="restart the VM (same disk) with this many vCPUs first")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args()
 
-    print(f"kernel: {sh(args.vm, 'uname -r').strip()}, vCPUs: {sh(args.vm, 'nproc').strip()},"
-          f" memcg limit 64 MiB, {args.trials} trials per handler, TCG emulation")
+    if args.cpus:
+        vm.restart(args.vm, cpus=args.cpus)
+    kernel, cpus = sh(args.vm, "uname -r").strip(), int(sh(args.vm, "nproc"))
+    if not args.json:
+        print(f"kernel: {kernel}, vCPUs: {cpus}, memcg limit 64 MiB, {args.trials} trials per handler, TCG emulation")
     paths = install_handlers(args.vm)
     rows = []
     for title, path in paths.items():
@@ -106,14 +153,28 @@ def main() -> int:
         standalone = [float(t) for t in sh(args.vm, f"python3 -c '{STANDALONE}' {path} {args.trials}").split()]
         rows.append((title, statistics.mean(chosen_to_end), statistics.mean(runner_ran), statistics.mean(standalone)))
 
+    share = victim_cpu_share(args.vm)
+    rss = sh(args.vm, "grep -E 'VmRSS|VmLck' /proc/$(systemctl show -p MainPID --value oomgs-runner)/status")
+    runner = ", ".join(line.replace("\t", " ").strip() for line in rss.splitlines())
+
+    if args.json:
+        print(json.dumps({
+            "kernel": kernel, "vcpus": cpus, "trials": args.trials,
+            "victim_cpu_share_during_grace": round(share, 4),
+            "handlers": [{"handler": title, "victim_chosen_to_handler_exit_ms": round(oom_ms, 1),
+                          "handler_run_ms": round(ran_ms, 1), "standalone_ms": round(alone_ms, 1),
+                          "ratio": round(oom_ms / alone_ms, 2)} for title, oom_ms, ran_ms, alone_ms in rows],
+            "runner": runner}, indent=2))
+        return 0
     header = ("handler", "victim chosen -> handler exit", "handler run (runner)", "standalone", "ratio",
               "prototype (OOM path / standalone / ratio)")
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
     for title, oom_ms, ran_ms, alone_ms in rows:
         proto = " / ".join(PROTOTYPE[title])
         print(f"| {title} | {oom_ms:.1f} ms | {ran_ms:.1f} ms | {alone_ms:.1f} ms | {oom_ms / alone_ms:.1f}x | {proto} |")
-    rss = sh(args.vm, "grep -E 'VmRSS|VmLck' /proc/$(systemctl show -p MainPID --value oomgs-runner)/status")
-    print("\noomgs-runner: " + ", ".join(line.replace("\t", " ").strip() for line in rss.splitlines()))
+    print(f"\nvictim's CPU during its grace: {share * 100:.1f}% of one CPU (mean of 3 graces,"
+          f" {GRACE_SAMPLE_S} s sampled each)")
+    print("oomgs-runner: " + runner)
     return 0
 
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""Build (or find in the cache) the Debian 12 base image of the test VMs.
+"""Build (or find in the cache) a Debian base image of the test VMs.
 
-    build_image.py            -> prints the image directory (base.qcow2, id_ed25519[.pub])
+    build_image.py [--release 12|13]   -> prints the image directory (base.qcow2, id_ed25519[.pub])
+
+Debian 12 (bookworm) is the default; Debian 13 (trixie) comes from the same
+mirror, built by the same steps and cached under its own key.
 
 The image is a real BIOS disk: an msdos partition table, an ext4 root file
 system made with `mke2fs -d` (no loop mounts), GRUB's boot.img and core.img
@@ -20,6 +23,7 @@ grub-install while it works in the chroot.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import fcntl
 import os
@@ -35,9 +39,9 @@ sys.path.insert(0, str(HERE))
 import cache  # noqa: E402
 import vm  # noqa: E402
 
-SUITE = "bookworm"
+RELEASES = {"12": "bookworm", "13": "trixie"}
+DEFAULT_RELEASE = "12"
 ARCH = "amd64"
-IMAGE_NAME = f"debian12-{ARCH}"
 DISK_MIB = 8192
 PARTITION_START_SECTOR = 2048
 PACKAGES_FILE = HERE / "image" / "packages.txt"
@@ -65,13 +69,20 @@ def packages() -> list[str]:
     return names
 
 
-def image_key() -> str:
+def suite(release: str) -> str:
+    try:
+        return RELEASES[release]
+    except KeyError:
+        raise SystemExit(f"image: unknown Debian release {release!r} (known: {', '.join(RELEASES)})") from None
+
+
+def image_key(release: str = DEFAULT_RELEASE) -> str:
     inputs = [Path(__file__).resolve(), PACKAGES_FILE, ROOTFS_FILES]
-    return cache.content_key(inputs, extra=[SUITE, ARCH, str(DISK_MIB)], base=HERE)
+    return cache.content_key(inputs, extra=[suite(release), ARCH, str(DISK_MIB)], base=HERE)
 
 
-def image_dir() -> Path:
-    return cache.cache_dir() / "images" / f"{IMAGE_NAME}-{image_key()}"
+def image_dir(release: str = DEFAULT_RELEASE) -> Path:
+    return cache.cache_dir() / "images" / f"debian{release}-{ARCH}-{image_key(release)}"
 
 
 def debian_mirrors() -> tuple[str, str]:
@@ -126,22 +137,23 @@ def unmount_below(path: Path) -> None:
         subprocess.run(["umount", "-l", mount], check=False)
 
 
-def debootstrap(rootfs: Path, mirror: str) -> None:
+def debootstrap(rootfs: Path, mirror: str, release: str) -> None:
     debs = cache.cache_dir() / "debootstrap"
     debs.mkdir(exist_ok=True)
     run("debootstrap", "--variant=minbase", f"--arch={ARCH}",
         f"--include={','.join(packages())}", f"--cache-dir={debs}",
-        SUITE, str(rootfs), mirror, stdout=subprocess.DEVNULL)
+        suite(release), str(rootfs), mirror, stdout=subprocess.DEVNULL)
 
 
-def configure(rootfs: Path, work: Path, mirror: str, security: str) -> None:
+def configure(rootfs: Path, work: Path, mirror: str, security: str, release: str) -> None:
+    name = suite(release)
     shutil.copytree(ROOTFS_FILES, rootfs, dirs_exist_ok=True, symlinks=True)
     (rootfs / "etc/hostname").write_text("oomgs-testvm\n")
     (rootfs / "etc/hosts").write_text("127.0.0.1 localhost\n127.0.1.1 oomgs-testvm\n")
     (rootfs / "etc/apt/sources.list").write_text(
-        f"deb {mirror} {SUITE} main\n"
-        f"deb {mirror} {SUITE}-updates main\n"
-        f"deb {security} {SUITE}-security main\n"
+        f"deb {mirror} {name} main\n"
+        f"deb {mirror} {name}-updates main\n"
+        f"deb {security} {name}-security main\n"
     )
     # ssh key of this image
     run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "oomgs-testbed", "-f", str(work / "id_ed25519"))
@@ -234,7 +246,7 @@ def first_boot(work: Path) -> None:
         vm.stop(name, powerdown_timeout=120)
 
 
-def build(dest: Path) -> None:
+def build(dest: Path, release: str) -> None:
     mirror, security = debian_mirrors()
     work = dest.parent / f".build-{dest.name}-{os.getpid()}"
     shutil.rmtree(work, ignore_errors=True)
@@ -242,8 +254,8 @@ def build(dest: Path) -> None:
     rootfs = work / "rootfs"
     try:
         steps = [
-            ("debootstrap", lambda: debootstrap(rootfs, mirror)),
-            ("configure", lambda: configure(rootfs, work, mirror, security)),
+            ("debootstrap", lambda: debootstrap(rootfs, mirror, release)),
+            ("configure", lambda: configure(rootfs, work, mirror, security, release)),
             ("bootstrap GRUB", lambda: bootstrap_grub(rootfs, work)),
             ("disk image", lambda: make_disk(rootfs, work)),
             ("first boot", lambda: first_boot(work)),
@@ -262,8 +274,8 @@ def build(dest: Path) -> None:
         raise
 
 
-def ensure_image() -> Path:
-    dest = image_dir()
+def ensure_image(release: str = DEFAULT_RELEASE) -> Path:
+    dest = image_dir(release)
     if (dest / "base.qcow2").exists():
         log(f"cache hit {dest.name}")
         return dest
@@ -275,13 +287,17 @@ def ensure_image() -> Path:
                 raise SystemExit("image: building the image needs root (debootstrap, chroot)")
             log(f"building {dest.name} (several minutes)")
             started = time.monotonic()
-            build(dest)
+            build(dest, release)
             log(f"built {dest} in {time.monotonic() - started:.0f} s")
     return dest
 
 
 def main() -> int:
-    print(ensure_image())
+    parser = argparse.ArgumentParser(description="Build or find the test VM base image; print its folder.")
+    parser.add_argument("--release", default=DEFAULT_RELEASE, choices=sorted(RELEASES),
+                        help="Debian release (default %(default)s)")
+    args = parser.parse_args()
+    print(ensure_image(args.release))
     return 0
 
 

@@ -10,6 +10,7 @@ after an interrupted start, by the instance directory in its command line, so
 nothing is left behind.
 
     vm.py start NAME --image DIR [--memory MB] [--cpus N]   -> prints instance JSON
+    vm.py restart NAME [--cpus N]   (same disk and ssh port; e.g. another vCPU count)
     vm.py stop NAME | stop-all | list | ssh NAME -- COMMAND
 
 TCG by default; OOMGS_VM_ACCEL=kvm asks for KVM where it works.
@@ -210,6 +211,30 @@ def start(name: str, image_dir: Path, memory_mb: int = 1024, cpus: int = 2,
     return state
 
 
+def restart(name: str, cpus: int | None = None, boot_timeout: float = 600) -> dict:
+    """Power-cycle an instance on its own disk and ssh port, optionally with another vCPU count."""
+    state = load_state(name)
+    if not state:
+        raise RuntimeError(f"{name}: no such instance")
+    ssh(name, ["sync"], capture_output=True, check=False, timeout=120)
+    pids = [pid for pid in qemu_pids(Path(state["dir"])) if alive(pid)]
+    terminate(pids)
+    if cpus:
+        state["cpus"] = cpus
+    state["console_log"] = str(log_dir() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.console.log")
+    save_state(name, state)
+    with launch_lock():
+        result = subprocess.run(qemu_command(state), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{name}: qemu would not start again: {result.stderr.strip()}")
+    state["pid"] = int((Path(state["dir"]) / "qemu.pid").read_text().strip())
+    save_state(name, state)
+    started = time.monotonic()
+    wait_for_ssh(state, boot_timeout)
+    log(f"{name}: restarted with {state['cpus']} vCPUs, ssh up after {time.monotonic() - started:.1f} s")
+    return state
+
+
 def terminate(pids: list[int], timeout: float = 20) -> None:
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
@@ -289,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     p_start.add_argument("--memory", type=int, default=1024, help="MiB (default 1024)")
     p_start.add_argument("--cpus", type=int, default=2)
     p_start.add_argument("--boot-timeout", type=float, default=600)
+    p_restart = sub.add_parser("restart", help="power-cycle an instance on its own disk and ssh port")
+    p_restart.add_argument("name")
+    p_restart.add_argument("--cpus", type=int, help="boot it with this many vCPUs")
     p_stop = sub.add_parser("stop", help="stop an instance and remove its overlay")
     p_stop.add_argument("name")
     p_stop.add_argument("--powerdown-timeout", type=float, default=0,
@@ -309,6 +337,8 @@ def main(argv: list[str] | None = None) -> int:
                 stop(args.name)
             raise
         print(json.dumps(state))
+    elif args.action == "restart":
+        print(json.dumps(restart(args.name, args.cpus)))
     elif args.action == "stop":
         stop(args.name, args.powerdown_timeout)
     elif args.action == "stop-all":

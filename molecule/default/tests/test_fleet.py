@@ -170,3 +170,20 @@ def test_oom_of_a_registered_service_saves_its_data(host, registrations, console
     journal = host.check_output("journalctl -u oomgs-runner.service --no-pager -o cat")
     assert f"of data-logger pid {pid} to /var/lib/data-logger/{rescued} (phase grace)" in journal
     assert console.kernel_problems(since) == []
+
+
+def test_cgroup_v1_refused_where_systemd_dropped_it(host):
+    """Debian 13 (systemd 257) runs cgroup v2 only: asking the cgroups role for v1 there must
+    fail before it changes anything, and say why. On Debian 12 v1 is still possible (the cgroups
+    scenario covers it)."""
+    systemd = int(host.check_output("systemctl --version").split()[1])
+    if systemd < 256:
+        pytest.skip(f"systemd {systemd} still supports cgroup v1")
+    run = subprocess.run(
+        ["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], host.backend.get_hostname(),
+         "-m", "ansible.builtin.include_role", "-a", "name=oom.graceful_shutdown.cgroups",
+         "-e", "cgroups_version=v1"],
+        capture_output=True, text=True, check=False, timeout=600)
+    assert run.returncode != 0, f"cgroups_version=v1 was accepted on systemd {systemd}: {run.stdout}"
+    assert f"runs systemd {systemd}" in run.stdout and "cgroup v2" in run.stdout, run.stdout
+    assert "changed:" not in run.stdout, f"the role changed something before it failed: {run.stdout}"

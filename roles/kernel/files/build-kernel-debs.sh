@@ -3,20 +3,25 @@
 #
 # Build the patched kernel as Debian packages, once per set of inputs.
 #
-#   build-kernel-debs.sh key   OPTIONS   print the cache key of these inputs
-#   build-kernel-debs.sh build OPTIONS   build into CACHE/KEY/ unless it is there; print that folder
+#   build-kernel-debs.sh key      OPTIONS   print the cache key of these inputs
+#   build-kernel-debs.sh build    OPTIONS   build into CACHE/KEY/ unless it is there; print that folder
+#   build-kernel-debs.sh progress OPTIONS   one line on how far a running build of these inputs is
 #
 # OPTIONS
 #   --source FILE         kernel source tarball (e.g. /usr/src/linux-source-6.1.tar.xz)
 #   --series DIR          patch series folder (holds "series" and the patches)
-#   --fragment[=]FILE     config fragment merged on defconfig + kvm_guest.config (repeatable)
+#   --base BASE           what the fragments are merged on: minimal (allnoconfig +
+#                         kvm_guest.config, the default), defconfig (defconfig +
+#                         kvm_guest.config), or the path of a whole .config (e.g. a
+#                         distribution's /boot/config-RELEASE)
+#   --fragment[=]FILE     config fragment merged on the base (repeatable)
 #   --localversion STR    CONFIG_LOCALVERSION of the build (e.g. -oomgs)
 #   --cache DIR           cache root: debs go to DIR/KEY/; the compiler cache is
 #                         $CCACHE_DIR (default DIR/../ccache)
 #   --jobs N              parallel make jobs (default: nproc)
 #
-# The key is a hash of the source tarball, the patches, the fragments, the
-# local version, the architecture and this script (and check-config.sh beside
+# The key is a hash of the source tarball, the patches, the base, the
+# fragments, the local version, the architecture and this script (and check-config.sh beside
 # it), so a fleet builds once and a rerun builds nothing. CACHE/KEY/ holds
 # linux-image-*.deb, linux-headers-*.deb, build.log and build.env
 # (KEY, KERNEL_RELEASE, KERNEL_PKG_VERSION, BUILD_SECONDS); it is renamed into
@@ -29,6 +34,7 @@ shift || true
 source_tarball=
 series_dir=
 fragments=()
+base=minimal
 localversion=-oomgs
 cache_root=
 jobs=$(nproc)
@@ -37,6 +43,7 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--source) source_tarball=$2; shift 2 ;;
 	--series) series_dir=$2; shift 2 ;;
+	--base) base=$2; shift 2 ;;
 	--fragment) fragments+=("$2"); shift 2 ;;
 	--fragment=*) fragments+=("${1#--fragment=}"); shift ;;
 	--localversion) localversion=$2; shift 2 ;;
@@ -47,13 +54,21 @@ while [ $# -gt 0 ]; do
 done
 
 die() { echo "build-kernel-debs.sh: $*" >&2; exit 1; }
-[ "$action" = key ] || [ "$action" = build ] || die "usage: build-kernel-debs.sh key|build OPTIONS (see its header)"
+case $action in
+key | build | progress) ;;
+*) die "usage: build-kernel-debs.sh key|build|progress OPTIONS (see its header)" ;;
+esac
 [ -r "$source_tarball" ] || die "cannot read the source tarball '$source_tarball'"
 [ -r "$series_dir/series" ] || die "no series file in '$series_dir'"
 [ "${#fragments[@]}" -gt 0 ] || die "give at least one --fragment"
 for f in "${fragments[@]}"; do
 	[ -r "$f" ] || die "cannot read the config fragment '$f'"
 done
+case $base in
+minimal | defconfig) ;;
+/*) [ -r "$base" ] || die "cannot read the base config '$base'" ;;
+*) die "--base must be minimal, defconfig or an absolute path of a .config (got '$base')" ;;
+esac
 [[ $localversion =~ ^-[a-z0-9.+-]+$ ]] || die "--localversion must start with '-' and use only [a-z0-9.+-] (got '$localversion')"
 
 mapfile -t patches < <(grep -v -e '^#' -e '^[[:space:]]*$' "$series_dir/series")
@@ -64,6 +79,10 @@ compute_key() {
 		for p in "${patches[@]}"; do
 			echo "patch $p $(sha256sum < "$series_dir/$p" | cut -d' ' -f1)"
 		done
+		case $base in
+		/*) echo "base file $(sha256sum < "$base" | cut -d' ' -f1)" ;;
+		*) echo "base $base" ;;
+		esac
 		for f in "${fragments[@]}"; do
 			echo "fragment $(basename "$f") $(sha256sum < "$f" | cut -d' ' -f1)"
 		done
@@ -81,6 +100,27 @@ if [ "$action" = key ]; then
 fi
 
 [ -n "$cache_root" ] || die "give --cache DIR"
+# How many files a build of this source on this base compiles, from the last finished one.
+count_file=$cache_root/.compiled-$(basename "$source_tarball" .tar.xz)-$(basename "$base")
+
+if [ "$action" = progress ]; then
+	log=$cache_root/.work-$key/build.log
+	if [ -r "$cache_root/$key/build.env" ]; then
+		echo "finished"
+	elif [ ! -r "$log" ]; then
+		echo "starting"
+	else
+		compiled=$(grep -c '^  CC ' "$log" || true)
+		expected=$(cat "$count_file" 2>/dev/null || true)
+		share=
+		if [ -n "$expected" ] && [ "$expected" -gt 0 ]; then
+			share=" of about $expected ($((compiled * 100 / expected))%)"
+		fi
+		echo "$compiled files compiled$share; last: $(tail -n 1 "$log" | sed 's/^ *//')"
+	fi
+	exit 0
+fi
+
 mkdir -p "$cache_root"
 dest=$cache_root/$key
 if [ -r "$dest/build.env" ]; then
@@ -113,9 +153,20 @@ for p in "${patches[@]}"; do
 	patch -p1 --fuzz=0 --no-backup-if-mismatch --quiet < "$series_dir/$p" >> "$log"
 done
 
-step "configuring: defconfig + kvm_guest.config + ${fragments[*]}"
+step "configuring: base $base + ${fragments[*]}"
 {
-	make defconfig kvm_guest.config
+	case $base in
+	minimal) make allnoconfig kvm_guest.config ;;
+	defconfig) make defconfig kvm_guest.config ;;
+	*)
+		cp "$base" .config
+		# A distribution's config names its own signing certificates, which
+		# the source package does not ship: build unsigned.
+		scripts/config --set-str SYSTEM_TRUSTED_KEYS "" --set-str SYSTEM_REVOCATION_KEYS "" \
+			--disable MODULE_SIG_ALL
+		make olddefconfig
+		;;
+	esac
 	scripts/kconfig/merge_config.sh -m .config "${fragments[@]}"
 	make olddefconfig
 } >> "$log" 2>&1
@@ -134,6 +185,7 @@ if ! nice -n 10 make -j"$jobs" CC="ccache gcc" bindeb-pkg >> "$log" 2>&1; then
 	die "kernel build failed; full log in $cache_root/failed-$key.log"
 fi
 release=$(make -s kernelrelease)
+grep -c '^  CC ' "$log" > "$count_file" || true
 cd "$work"
 mkdir "$work/out"
 mv linux-image-"$release"_*.deb linux-headers-"$release"_*.deb "$work/out/"
