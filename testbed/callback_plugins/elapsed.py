@@ -49,7 +49,7 @@ class CallbackModule(CallbackBase):
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         self._close_task()
-        self._task = "%s : %s" % (task._role.get_name() if task._role else "-", task.get_name())
+        self._task = task.get_name()  # with its role's name in front
         self._task_started = time.monotonic()
         self._task_runs += 1
 

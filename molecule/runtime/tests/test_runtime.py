@@ -134,6 +134,26 @@ def test_a_memcg_oom_runs_the_handler_while_the_victim_is_alive(host, console):
     host.run("systemctl stop oomgs-bystander")
 
 
+def test_a_the_victim_sleeps_during_its_grace(host, console):
+    """Patch 0003: the victim waits for the end of its grace instead of looping through reclaim
+    and aborted OOM passes (which took about one CPU from the handler)."""
+    since = console.offset()
+    hog = Hog(host, "sleep-a")
+    hog.register(f"{HANDLERS}/never-exits", timeout_ms=min(GRACE_MAX_MS, 4000) or 4000)
+    host.run(f"touch {hog.go}")
+    wait_for(lambda: [g for g in console.graces(since) if g.pid == hog.pid], "the grace line")
+    # 10 samples of the victim's scheduler state, 0.2 s apart, and its CPU ticks over them
+    sampled = host.run(
+        f"t0=$(awk '{{print $14 + $15}}' /proc/{hog.pid}/stat); "
+        f"for i in 1 2 3 4 5 6 7 8 9 10; do awk '{{print $3}}' /proc/{hog.pid}/stat; sleep 0.2; done; "
+        f"echo ticks $(( $(awk '{{print $14 + $15}}' /proc/{hog.pid}/stat) - t0 )) of $(getconf CLK_TCK)/s")
+    hog.go_and_wait_dead()
+    states = sampled.stdout.split()[:10]
+    running = states.count("R")
+    assert len(states) == 10 and running <= 2, (
+        f"the victim was running in {running} of 10 samples during its grace: {sampled.stdout}")
+
+
 def test_b_global_oom_kills_at_once_then_runs_the_handler(host, console):
     since, since_wall = console.offset(), int(time.time()) - 1
     # No memory limit: the whole VM runs out; the hog is the preferred victim.
@@ -264,6 +284,33 @@ def test_g_a_stale_registration_never_fires_for_a_reused_pid(host, console):
     assert console.graces(since) == []
     assert host.run(f"ls {OUTPUT}").stdout.strip() == "", "a handler ran for the new owner of the PID"
     host.run("rmdir /sys/fs/cgroup/oomgs-g")
+
+
+def test_h_unloading_the_module_ends_a_grace(host, console):
+    """rmmod during a grace: the grace ends, the victim is killed, the kernel has nothing to
+    say; modprobe and a runner restart bring everything back."""
+    if not GRACE_MAX_MS:
+        pytest.skip("no grace with RUNTIME_GRACE_MAX_MS=0")
+    since = console.offset()
+    hog = Hog(host, "rmmod-h")
+    hog.register(f"{HANDLERS}/never-exits", timeout_ms=GRACE_MAX_MS)
+    host.run(f"touch {hog.go}")
+    (grace,) = wait_for(lambda: [g for g in console.graces(since) if g.pid == hog.pid], "the grace line")
+    unload = host.run("rmmod graceful_shutdown")
+    try:
+        assert unload.rc == 0, unload.stderr
+        hog.go_and_wait_dead(timeout=30)
+        (kill,) = [k for k in console.oom_kills(since) if k.pid == hog.pid]
+        assert kill.time < grace.time + grace.ms / 1000, f"the grace did not end at rmmod: {grace}, {kill}"
+        assert console.kernel_problems(since) == []
+    finally:
+        assert host.run("modprobe graceful_shutdown").rc == 0
+        assert host.run("systemctl restart oomgs-runner").rc == 0
+        # declared registrations (default scenario) come back now rather than at the next timer run
+        host.run("! command -v oomgs-register >/dev/null || oomgs-register apply")
+    status = host.file("/proc/graceful_shutdown_status").content_string
+    assert "backend=hook" in status, status
+    wait_for(lambda: "runner=1" in host.file("/proc/graceful_shutdown_status").content_string, "the runner", 30)
 
 
 def test_module_proc_interface_checks(host):
