@@ -170,7 +170,6 @@ def start(name: str, image_dir: Path, memory_mb: int = 1024, cpus: int = 2,
     directory.mkdir(parents=True)
     log_dir().mkdir(parents=True, exist_ok=True)
     image_dir = image_dir.resolve()
-    stamp = time.strftime("%Y%m%d-%H%M%S")
     state = {
         "name": name,
         "dir": str(directory),
@@ -178,7 +177,7 @@ def start(name: str, image_dir: Path, memory_mb: int = 1024, cpus: int = 2,
         "memory_mb": memory_mb,
         "cpus": cpus,
         "identity_file": str(image_dir / "id_ed25519"),
-        "console_log": str(log_dir() / f"{name}-{stamp}.console.log"),
+        "console_log": new_console_log(name),
         "overlay": use_overlay,
     }
     if use_overlay:
@@ -200,9 +199,20 @@ def start(name: str, image_dir: Path, memory_mb: int = 1024, cpus: int = 2,
             log(f"{name}: qemu failed to start ({result.stderr.strip()}); retrying on another port")
         else:
             raise RuntimeError(f"{name}: qemu would not start: {result.stderr.strip()}")
-    state["pid"] = int((directory / "qemu.pid").read_text().strip())
+    return wait_booted(name, state, boot_timeout)
+
+
+def new_console_log(name: str) -> str:
+    """A console log file of its own for each boot of an instance."""
+    return str(log_dir() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.console.log")
+
+
+def wait_booted(name: str, state: dict, boot_timeout: float) -> dict:
+    """After qemu daemonized: note its pid, wait until ssh answers, note the boot time."""
+    state["pid"] = int((Path(state["dir"]) / "qemu.pid").read_text().strip())
     save_state(name, state)
-    log(f"{name}: qemu pid {state['pid']}, ssh on 127.0.0.1:{state['port']}, console {state['console_log']}")
+    log(f"{name}: qemu pid {state['pid']}, {state['cpus']} vCPUs, ssh on 127.0.0.1:{state['port']},"
+        f" console {state['console_log']}")
     started = time.monotonic()
     wait_for_ssh(state, boot_timeout)
     state["boot_seconds"] = round(time.monotonic() - started, 1)
@@ -221,18 +231,13 @@ def restart(name: str, cpus: int | None = None, boot_timeout: float = 600) -> di
     terminate(pids)
     if cpus:
         state["cpus"] = cpus
-    state["console_log"] = str(log_dir() / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.console.log")
+    state["console_log"] = new_console_log(name)
     save_state(name, state)
     with launch_lock():
         result = subprocess.run(qemu_command(state), capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"{name}: qemu would not start again: {result.stderr.strip()}")
-    state["pid"] = int((Path(state["dir"]) / "qemu.pid").read_text().strip())
-    save_state(name, state)
-    started = time.monotonic()
-    wait_for_ssh(state, boot_timeout)
-    log(f"{name}: restarted with {state['cpus']} vCPUs, ssh up after {time.monotonic() - started:.1f} s")
-    return state
+    return wait_booted(name, state, boot_timeout)
 
 
 def terminate(pids: list[int], timeout: float = 20) -> None:
