@@ -14,7 +14,10 @@
 
 #include <linux/errno.h>
 #include <linux/moduleparam.h>
+#include <linux/pid.h>
 #include <linux/printk.h>
+#include <linux/sched.h>
+#include <linux/sched/task.h>
 #include <linux/string.h>
 
 #include "graceful_shutdown.h"
@@ -94,4 +97,23 @@ bool gs_backend_end_grace(struct task_struct *task)
 	if (!gs_active->end_grace)
 		return false;
 	return gs_active->end_grace(task);
+}
+
+/*
+ * Process context, no lock held: the process of @tgid was registered
+ * (again): let it have a grace at its next OOM, also after it survived one.
+ * The kernel keeps a running grace and a due kill as they are.
+ */
+void gs_backend_rearm(struct pid *tgid)
+{
+	struct task_struct *task;
+
+	if (!gs_active->rearm)
+		return;
+	task = get_pid_task(tgid, PIDTYPE_TGID);
+	if (!task)
+		return;
+	if (gs_active->rearm(task))
+		pr_debug("pid %d may have a grace again\n", pid_nr(tgid));
+	put_task_struct(task);
 }

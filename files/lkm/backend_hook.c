@@ -74,12 +74,23 @@ static bool gs_hook_end_grace(struct task_struct *task)
 	return oom_end_grace(task);
 }
 
+#if OOM_VICTIM_OPS_VERSION >= 2
+static bool gs_hook_rearm(struct task_struct *task)
+{
+	return oom_grace_rearm(task);
+}
+#else
+/* Version 1 kernels give each process one grace for its life. */
+#define gs_hook_rearm NULL
+#endif
+
 static const struct gs_backend gs_backend_hook = {
 	.name		= "hook",
 	.api		= OOM_VICTIM_OPS_VERSION,
 	.start		= gs_hook_start,
 	.stop		= gs_hook_stop,
 	.end_grace	= gs_hook_end_grace,
+	.rearm		= gs_hook_rearm,
 };
 
 const struct gs_backend *gs_backend_hook_get(void)

@@ -23,6 +23,9 @@
 #include <linux/delay.h>
 #include <linux/err.h>
 #include <linux/fs.h>
+#ifdef GS_HAVE_HEX_H
+#include <linux/hex.h>		/* hex_asc_*(): no longer in kernel.h on 7.x */
+#endif
 #include <linux/kernel.h>
 #include <linux/math64.h>
 #include <linux/mutex.h>
@@ -321,6 +324,8 @@ void gs_event_killed(struct task_struct *victim, enum gs_reason reason,
 	struct pid *tgid = task_tgid(victim);
 
 	atomic64_inc(&gs_ev_oom_killed);
+	if (!graced && gs_registry_recently_graced(tgid))
+		graced = true;
 	if (graced) {
 		gs_ev_grace_over(tgid);
 		gs_registry_visit(tgid, true, NULL, NULL);

@@ -33,6 +33,8 @@ struct task_struct;
 #define GS_DONE_WRITE_MAX	64
 #define GS_TIMEOUT_MIN_MS	1
 #define GS_TIMEOUT_MAX_MS	60000
+/* A kill this long after a grace's end still ends that grace (registry.c). */
+#define GS_GRACE_KILL_SLACK_MS	10000
 #define GS_TIMEOUT_DEFAULT_MS	3000
 /* Largest PID number of any configuration (PID_MAX_LIMIT on 64 bit). */
 #define GS_PID_MAX		(4 * 1024 * 1024)
@@ -52,6 +54,7 @@ struct gs_cmd {
 	unsigned int timeout_ms;
 	const char *path;		/* points into the write buffer */
 	struct pid *pid;		/* set by procfs.c, reference held */
+	struct pid *rearm;		/* procfs.c: re-arm after the write, ref held */
 };
 
 int gs_parse_reg_write(char *buf, size_t len, struct gs_cmd *cmds,
@@ -71,6 +74,7 @@ unsigned int gs_registry_visit(struct pid *tgid, bool spend,
 						  unsigned int timeout_ms,
 						  void *arg),
 			       void *arg);
+bool gs_registry_recently_graced(struct pid *tgid);
 void gs_registry_exit(void);
 
 /* procfs.c */
@@ -112,6 +116,8 @@ struct gs_backend {
 	void (*stop)(void);
 	/* NULL if the backend has no grace period to end. */
 	bool (*end_grace)(struct task_struct *task);
+	/* NULL if the backend cannot let a process have another grace. */
+	bool (*rearm)(struct task_struct *task);
 };
 
 const struct gs_backend *gs_backend_hook_get(void);
@@ -120,5 +126,6 @@ void gs_backend_stop(void);
 const char *gs_backend_name(void);
 int gs_backend_api(void);
 bool gs_backend_end_grace(struct task_struct *task);
+void gs_backend_rearm(struct pid *tgid);
 
 #endif /* GRACEFUL_SHUTDOWN_H */

@@ -146,13 +146,22 @@ static ssize_t gs_reg_write(struct file *file, const char __user *ubuf,
 		ret = gs_resolve(&cmds[i], &why);
 		if (ret)
 			goto out;
+		if (cmds[i].op == GS_CMD_REGISTER)
+			cmds[i].rearm = get_pid(cmds[i].pid);
 	}
 	ret = gs_registry_apply(cmds, n, &bad, &why);
 	if (ret)
 		line = cmds[bad].line;
+	/* Each registration is good for one grace: a new one re-arms. */
+	for (i = 0; !ret && i < n; i++) {
+		if (cmds[i].rearm)
+			gs_backend_rearm(cmds[i].rearm);
+	}
 out:
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		put_pid(cmds[i].pid);
+		put_pid(cmds[i].rearm);
+	}
 	kfree(cmds);
 	kfree(buf);
 	if (ret) {

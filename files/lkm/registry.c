@@ -16,6 +16,7 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/atomic.h>
+#include <linux/jiffies.h>
 #include <linux/pid.h>
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
@@ -36,6 +37,8 @@ struct gs_reg {
 	enum gs_reg_state state;
 	struct pid *pid;		/* thread group, reference held */
 	unsigned int timeout_ms;
+	bool graced;			/* a grace was granted since it was written */
+	unsigned long grace_end;	/* jiffies: when that grace ends at the latest */
 	char path[GS_PATH_MAX];
 };
 
@@ -61,6 +64,7 @@ static void gs_reg_clear(struct gs_reg *reg)
 	put_pid(reg->pid);
 	reg->pid = NULL;
 	reg->timeout_ms = 0;
+	reg->graced = false;
 	reg->path[0] = '\0';
 	reg->state = GS_REG_FREE;
 }
@@ -167,6 +171,7 @@ int gs_registry_apply(struct gs_cmd *cmds, unsigned int n,
 		}
 		/* A re-registration replaces the entry in place. */
 		reg->timeout_ms = cmds[i].timeout_ms;
+		reg->graced = false;
 		strscpy(reg->path, cmds[i].path, sizeof(reg->path));
 		reg->state = GS_REG_LIVE;
 	}
@@ -230,11 +235,37 @@ unsigned int gs_registry_visit(struct pid *tgid, bool spend,
 	if (reg) {
 		if (fn)
 			ret = fn(reg->path, reg->timeout_ms, arg);
-		if (spend)
+		if (spend) {
 			reg->state = GS_REG_SPENT;
+		} else if (ret) {
+			reg->graced = true;
+			reg->grace_end = jiffies + msecs_to_jiffies(ret);
+		}
 	}
 	spin_unlock(&gs_reg_lock);
 	return ret;
+}
+
+/*
+ * OOM callback context: true if @tgid was granted a grace, since it was last
+ * registered, that ended less than GS_GRACE_KILL_SLACK_MS ago.  The kernel
+ * (OOM_VICTIM_OPS_VERSION 2) calls a grace spent one second after its end;
+ * a kill that follows a grace after a long reclaim can come later than that
+ * and be reported as not graced.  It is still the end of that grace: no
+ * second handler run for it.
+ */
+bool gs_registry_recently_graced(struct pid *tgid)
+{
+	struct gs_reg *reg;
+	bool recent = false;
+
+	spin_lock(&gs_reg_lock);
+	reg = gs_registry_find_locked(tgid);
+	if (reg && reg->graced)
+		recent = time_before(jiffies, reg->grace_end +
+				     msecs_to_jiffies(GS_GRACE_KILL_SLACK_MS));
+	spin_unlock(&gs_reg_lock);
+	return recent;
 }
 
 /* Module exit: the proc files and the backend are gone already. */

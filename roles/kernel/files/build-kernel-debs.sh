@@ -15,7 +15,9 @@
 #                         kvm_guest.config), or the path of a whole .config (e.g. a
 #                         distribution's /boot/config-RELEASE)
 #   --fragment[=]FILE     config fragment merged on the base (repeatable)
-#   --localversion STR    CONFIG_LOCALVERSION of the build (e.g. -oomgs)
+#   --localversion STR    prefix of CONFIG_LOCALVERSION (e.g. -oomgs); the build
+#                         appends the first 8 characters of its key, so that the
+#                         release names the build: 6.1.192-oomgs-adf2fae1
 #   --cache DIR           cache root: debs go to DIR/KEY/; the compiler cache is
 #                         $CCACHE_DIR (default DIR/../ccache)
 #   --jobs N              parallel make jobs (default: nproc)
@@ -26,6 +28,13 @@
 # linux-image-*.deb, linux-headers-*.deb, build.log and build.env
 # (KEY, KERNEL_RELEASE, KERNEL_PKG_VERSION, BUILD_SECONDS); it is renamed into
 # place only when complete.
+#
+# Why the key is in the release: two builds of one release would share
+# /lib/modules/RELEASE and /boot/vmlinuz-RELEASE, so installing the second
+# would overwrite the running kernel's modules and a device could not tell
+# from `uname -r` whether it runs the new build or the old one.  With the key
+# in the release, each build installs beside the previous one (which stays as
+# the fallback) and `uname -r` names the build that runs.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -171,7 +180,7 @@ step "configuring: base $base + ${fragments[*]}"
 	make olddefconfig
 } >> "$log" 2>&1
 "$here/check-config.sh" .config "${fragments[@]}" >> "$log"
-scripts/config --set-str LOCALVERSION "$localversion" --disable LOCALVERSION_AUTO
+scripts/config --set-str LOCALVERSION "$localversion-${key:0:8}" --disable LOCALVERSION_AUTO
 make olddefconfig >> "$log" 2>&1
 
 kernel_version=$(make -s kernelversion)
