@@ -10,8 +10,9 @@ chosen" (kernel timestamp in the event) to "handler exited"; the same handler
 is then run standalone (fork, exec, wait) in the VM. The ratio of the means is
 the prototype's ratio. Also measures the victim's CPU use during a grace (how
 much CPU it takes from the handler: utime+stime from /proc/PID/stat over
-GRACE_SAMPLE_S seconds of a grace whose handler sleeps) and prints the
-runner's resident memory.
+GRACE_SAMPLE_S seconds of a grace whose handler sleeps), how soon the kill
+follows "done" and the end of an expired grace (kernel log times), and prints
+the runner's resident memory.
 
     benchmarks/handler_latency.py [--vm runtime-vm] [--trials 10] [--cpus N] [--json]
 
@@ -80,7 +81,34 @@ def install_handlers(name: str) -> dict[str, str]:
     return paths
 
 
-def one_oom(name: str, handler: str, trial: int) -> tuple[float, float]:
+KERNEL_LINE = re.compile(r"^\[\s*(?P<ts>\d+\.\d+)\] .*(?:grace period of (?P<ms>\d+) ms for process"
+                         r"|Killed process) (?P<pid>\d+) ", re.MULTILINE)
+
+
+def kernel_times(name: str, pid: str) -> tuple[float, int, float]:
+    """Kernel log times (s) of the grace of PID and of its kill, and the grace's length (ms)."""
+    grace_at, grace_ms, killed_at = None, 0, None
+    for _ in range(50):
+        for match in KERNEL_LINE.finditer(sh(name, f"dmesg | grep -E ' {pid} '", check=False)):
+            if match["pid"] != pid:
+                continue
+            if match["ms"]:
+                grace_at, grace_ms = float(match["ts"]), int(match["ms"])
+            else:
+                killed_at = float(match["ts"])
+        if grace_at is not None and killed_at is not None:
+            return grace_at, grace_ms, killed_at
+        time.sleep(0.2)
+    raise SystemExit(f"no grace and kill lines for pid {pid} in the kernel log")
+
+
+def one_oom(name: str, handler: str, trial: int) -> tuple[float, float, float]:
+    """One OOM of a registered hog: (victim chosen -> handler exit, handler run, "done" -> kill) in ms.
+
+    The runner sends "done" as soon as the handler exits, and its "victim chosen" is the
+    grace's start: "done" -> kill is the kernel's grace-to-kill time less the runner's
+    chosen-to-exit time (both clocks count from boot).
+    """
     unit = f"oomgs-bench-{trial}"
     since = int(time.time()) - 1
     pid = start_hog(name, unit)
@@ -90,20 +118,42 @@ def one_oom(name: str, handler: str, trial: int) -> tuple[float, float]:
         journal = sh(name, f"journalctl -u oomgs-runner -o cat --no-pager --since=@{since}")
         for match in RUNNER_LINE.finditer(journal):
             if match[2] == handler:
-                return float(match[4]), float(match[3])
+                grace_at, _, killed_at = kernel_times(name, pid)
+                chosen_to_end = float(match[4])
+                return chosen_to_end, float(match[3]), (killed_at - grace_at) * 1000 - chosen_to_end
         time.sleep(0.2)
     raise SystemExit(f"no runner line for {handler} (trial {trial})")
 
 
-GRACE_SAMPLE_S = 3
-# A handler that lets the grace run: the victim's CPU use is sampled meanwhile.
-SLOW_HANDLER = "#!/bin/sh\nsleep 4\n"
+# A handler that outlives its grace: the kill comes when the grace expires.
+EXPIRING_HANDLER = "#!/bin/sh\nsleep 10\n"
+EXPIRING_GRACE_MS = 1000
+
+
+def grace_end_to_kill_ms(name: str, trials: int = 3) -> float:
+    """Mean time from the end of an expired grace to the kill (kernel log times)."""
+    handler = f"{BENCH_DIR}/handler-expiring"
+    vm.ssh(name, [f"cat > {handler} && chmod 0755 {handler}"], input=EXPIRING_HANDLER, text=True, check=True)
+    delays = []
+    for trial in range(trials):
+        unit = f"oomgs-bench-expiry-{trial}"
+        pid = start_hog(name, unit)
+        sh(name, f"echo '{pid} {handler} timeout_ms={EXPIRING_GRACE_MS}' > /proc/graceful_shutdown"
+                 f" && touch /run/{unit}.go && while [ -e /proc/{pid} ]; do sleep 0.05; done")
+        grace_at, grace_ms, killed_at = kernel_times(name, pid)
+        delays.append((killed_at - grace_at) * 1000 - grace_ms)
+    return statistics.mean(delays)
+
+
+GRACE_SAMPLE_S = 2
+# A handler that lets the grace run to its end (5 s): the victim's CPU use is sampled meanwhile.
+SLOW_HANDLER = "#!/bin/sh\nsleep 10\n"
 CPU_SAMPLE = r"""
 pid=$1
 for _ in $(seq 400); do dmesg | grep -q "grace period of [0-9]* ms for process $pid " && break; sleep 0.05; done
 ticks() { awk '{print $14 + $15}' /proc/$pid/stat; }
 t0=$(ticks); s0=$(date +%s.%N); sleep SAMPLE; t1=$(ticks); s1=$(date +%s.%N)
-echo "$t0 $t1 $s0 $s1 $(getconf CLK_TCK)"
+echo "${t0:-x} ${t1:-x} $s0 $s1 $(getconf CLK_TCK)"  # x: the victim died before the sample ended
 """
 
 
@@ -128,8 +178,13 @@ def victim_cpu_share(name: str, trials: int = 3) -> float:
         pid = start_hog(name, unit)
         out = sh(name, f"echo '{pid} {handler} timeout_ms=5000' > /proc/graceful_shutdown && touch /run/{unit}.go"
                        f" && {BENCH_DIR}/cpu-sample {pid}; while [ -e /proc/{pid} ]; do sleep 0.05; done")
-        t0, t1, s0, s1, hz = (float(x) for x in out.split())
+        fields = out.split()
+        if "x" in fields:
+            continue
+        t0, t1, s0, s1, hz = (float(x) for x in fields)
         shares.append((t1 - t0) / hz / (s1 - s0))
+    if not shares:
+        raise SystemExit("the victim died before every CPU sample ended (grace shorter than the sample?)")
     return statistics.mean(shares)
 
 
@@ -147,13 +202,15 @@ def main() -> int:
     if not args.json:
         print(f"kernel: {kernel}, vCPUs: {cpus}, memcg limit 64 MiB, {args.trials} trials per handler, TCG emulation")
     paths = install_handlers(args.vm)
-    rows = []
+    rows, done_to_kill = [], []
     for title, path in paths.items():
-        chosen_to_end, runner_ran = zip(*(one_oom(args.vm, path, trial) for trial in range(args.trials)))
+        chosen_to_end, runner_ran, to_kill = zip(*(one_oom(args.vm, path, trial) for trial in range(args.trials)))
+        done_to_kill += to_kill
         standalone = [float(t) for t in sh(args.vm, f"python3 -c '{STANDALONE}' {path} {args.trials}").split()]
         rows.append((title, statistics.mean(chosen_to_end), statistics.mean(runner_ran), statistics.mean(standalone)))
 
     share = victim_cpu_share(args.vm)
+    expiry_to_kill = grace_end_to_kill_ms(args.vm)
     rss = sh(args.vm, "grep -E 'VmRSS|VmLck' /proc/$(systemctl show -p MainPID --value oomgs-runner)/status")
     runner = ", ".join(line.replace("\t", " ").strip() for line in rss.splitlines())
 
@@ -161,6 +218,8 @@ def main() -> int:
         print(json.dumps({
             "kernel": kernel, "vcpus": cpus, "trials": args.trials,
             "victim_cpu_share_during_grace": round(share, 4),
+            "done_to_kill_ms": round(statistics.mean(done_to_kill), 1),
+            "grace_end_to_kill_ms": round(expiry_to_kill, 1),
             "handlers": [{"handler": title, "victim_chosen_to_handler_exit_ms": round(oom_ms, 1),
                           "handler_run_ms": round(ran_ms, 1), "standalone_ms": round(alone_ms, 1),
                           "ratio": round(oom_ms / alone_ms, 2)} for title, oom_ms, ran_ms, alone_ms in rows],
@@ -174,6 +233,8 @@ def main() -> int:
         print(f"| {title} | {oom_ms:.1f} ms | {ran_ms:.1f} ms | {alone_ms:.1f} ms | {oom_ms / alone_ms:.1f}x | {proto} |")
     print(f"\nvictim's CPU during its grace: {share * 100:.1f}% of one CPU (mean of 3 graces,"
           f" {GRACE_SAMPLE_S} s sampled each)")
+    print(f"\"done\" -> kill: {statistics.mean(done_to_kill):.1f} ms (mean of {len(done_to_kill)} OOMs);"
+          f" expired grace -> kill: {expiry_to_kill:.1f} ms (mean of 3 graces of {EXPIRING_GRACE_MS} ms)")
     print("oomgs-runner: " + runner)
     return 0
 
