@@ -91,6 +91,17 @@ int gs_backend_api(void)
 	return gs_active->api;
 }
 
+/* A registration's signal is sent at the start of a grace. */
+bool gs_backend_has_grace(void)
+{
+	return gs_active->end_grace;
+}
+
+bool gs_backend_has_reserve(void)
+{
+	return gs_active->reserve;
+}
+
 /* Process context. False if there was no grace to end. */
 bool gs_backend_end_grace(struct task_struct *task)
 {

@@ -43,8 +43,16 @@ static u64 gs_hook_oom_cgroup_id(const struct oom_control *oc)
 static unsigned int gs_hook_selected(struct oom_control *oc,
 				     struct task_struct *victim)
 {
-	return gs_event_selected(victim, gs_hook_reason(oc),
-				 gs_hook_oom_cgroup_id(oc));
+	unsigned int reserve_kb, grace;
+
+	grace = gs_event_selected(victim, gs_hook_reason(oc),
+				  gs_hook_oom_cgroup_id(oc), &reserve_kb);
+#if OOM_VICTIM_OPS_VERSION >= 3
+	/* The kernel caps it by vm.oom_victim_reserve_max_kb. */
+	if (grace)
+		oc->grace_reserve = reserve_kb >> (PAGE_SHIFT - 10);
+#endif
+	return grace;
 }
 
 static void gs_hook_killed(struct oom_control *oc, struct task_struct *victim,
@@ -91,6 +99,8 @@ static const struct gs_backend gs_backend_hook = {
 	.stop		= gs_hook_stop,
 	.end_grace	= gs_hook_end_grace,
 	.rearm		= gs_hook_rearm,
+	/* 3: oc->grace_reserve */
+	.reserve	= OOM_VICTIM_OPS_VERSION >= 3,
 };
 
 const struct gs_backend *gs_backend_hook_get(void)

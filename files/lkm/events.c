@@ -12,6 +12,8 @@
  * wake the reader: they never sleep, allocate or drop a reference. A full
  * ring drops the event and counts it. Slots are recycled in process
  * context: by read (killed events), "done", close, and gs_ev_gc_work.
+ * A registration's signal at grace start is sent by gs_ev_signal_work, in
+ * process context, because sending a signal may allocate.
  *
  * Lock order: gs_reg_lock (registry.c), then gs_ev_lock.
  */
@@ -79,6 +81,8 @@ struct gs_event {
 	u64 oom_cgroup_id;		/* memcg that ran out of memory, 0 global */
 	u64 ts_ns;			/* CLOCK_BOOTTIME when queued */
 	unsigned int timeout_ms;
+	int signal;			/* to send at grace start, 0: none */
+	bool signal_pending;		/* not sent yet (gs_ev_signal_work) */
 	char comm[TASK_COMM_LEN];
 	char path[GS_PATH_MAX];
 };
@@ -90,6 +94,8 @@ struct gs_capture {
 	enum gs_reason reason;
 	u64 oom_cgroup_id;
 	bool queued;
+	bool signal;			/* a signal is pending in the event */
+	unsigned int reserve_kb;	/* the registration's reserve */
 };
 
 static struct gs_event gs_events[GS_MAX_EVENTS];
@@ -115,6 +121,8 @@ static char gs_ev_line[GS_EVENT_LINE_MAX];
 
 static void gs_ev_gc_fn(struct work_struct *work);
 static DECLARE_WORK(gs_ev_gc_work, gs_ev_gc_fn);
+static void gs_ev_signal_fn(struct work_struct *work);
+static DECLARE_WORK(gs_ev_signal_work, gs_ev_signal_fn);
 
 static const char *const gs_reason_names[] = {
 	[GS_REASON_MEMCG]	= "memcg",
@@ -153,6 +161,7 @@ static struct pid *gs_ev_take_locked(struct gs_event *ev)
 	struct pid *pid = ev->pid;
 
 	ev->pid = NULL;
+	ev->signal_pending = false;
 	ev->state = GS_EV_FREE;
 	return pid;
 }
@@ -188,6 +197,37 @@ static void gs_ev_gc_fn(struct work_struct *work)
 	spin_unlock(&gs_ev_lock);
 }
 
+/*
+ * Process context: send the signals that registrations asked for at the
+ * start of their grace (kill_pid() may allocate, the OOM path must not).
+ * The event holds the victim's struct pid, so a reused PID never gets it.
+ */
+static void gs_ev_signal_fn(struct work_struct *work)
+{
+	for (;;) {
+		struct pid *pid = NULL;
+		unsigned int i;
+		int signal = 0;
+
+		spin_lock(&gs_ev_lock);
+		for (i = 0; i < GS_MAX_EVENTS; i++) {
+			struct gs_event *ev = &gs_events[i];
+
+			if (ev->state != GS_EV_FREE && ev->signal_pending) {
+				ev->signal_pending = false;
+				pid = get_pid(ev->pid);
+				signal = ev->signal;
+				break;
+			}
+		}
+		spin_unlock(&gs_ev_lock);
+		if (!pid)
+			return;
+		kill_pid(pid, signal, 1);
+		put_pid(pid);
+	}
+}
+
 static struct gs_event *gs_ev_oldest_queued_locked(void)
 {
 	struct gs_event *oldest = NULL;
@@ -207,8 +247,7 @@ static struct gs_event *gs_ev_oldest_queued_locked(void)
  * held: queue an event for a registered victim if a runner listens.
  * Returns the grace to ask for (the handler's timeout) or 0.
  */
-static unsigned int gs_ev_queue(const char *path, unsigned int timeout_ms,
-				void *arg)
+static unsigned int gs_ev_queue(const struct gs_request *req, void *arg)
 {
 	struct gs_capture *cap = arg;
 	struct gs_event *ev = NULL;
@@ -240,27 +279,33 @@ static unsigned int gs_ev_queue(const char *path, unsigned int timeout_ms,
 	ev->cgroup_id = gs_task_cgroup_id(cap->victim);
 	ev->oom_cgroup_id = cap->oom_cgroup_id;
 	ev->ts_ns = ktime_get_boottime_ns();
-	ev->timeout_ms = timeout_ms;
+	ev->timeout_ms = req->timeout_ms;
+	ev->signal = req->signal;
+	ev->signal_pending = cap->phase == GS_PHASE_GRACE && req->signal;
 	/* Racy against prctl(PR_SET_NAME) like every comm print: bounded. */
 	memcpy(ev->comm, cap->victim->comm, sizeof(ev->comm));
 	ev->comm[sizeof(ev->comm) - 1] = '\0';
-	strscpy(ev->path, path, sizeof(ev->path));
+	strscpy(ev->path, req->path, sizeof(ev->path));
 	ev->state = GS_EV_QUEUED;
 	gs_ev_total++;
 	if (cap->phase == GS_PHASE_GRACE)
 		gs_ev_graces++;
 	spin_unlock(&gs_ev_lock);
 	cap->queued = true;
-	return timeout_ms;
+	cap->signal = ev->signal_pending;
+	cap->reserve_kb = req->reserve_kb;
+	return req->timeout_ms;
 }
 
 /*
  * The OOM killer chose @victim (memcg OOM, oom_lock held). Grace only if
  * the victim is registered, a runner listens and the event was queued;
- * otherwise 0: the kernel kills now, as it always did.
+ * otherwise 0: the kernel kills now, as it always did. With a grace,
+ * *@reserve_kb is the registration's reserve, and its signal is on its way.
  */
 unsigned int gs_event_selected(struct task_struct *victim,
-			       enum gs_reason reason, u64 oom_cgroup_id)
+			       enum gs_reason reason, u64 oom_cgroup_id,
+			       unsigned int *reserve_kb)
 {
 	struct gs_capture cap = {
 		.victim = victim,
@@ -274,9 +319,15 @@ unsigned int gs_event_selected(struct task_struct *victim,
 	/* A global OOM grace freezes the machine: never ask for one. */
 	if (reason != GS_REASON_MEMCG)
 		return 0;
+	*reserve_kb = 0;
 	grace = gs_registry_visit(task_tgid(victim), false, gs_ev_queue, &cap);
 	if (cap.queued)
 		wake_up_interruptible_poll(&gs_ev_wq, EPOLLIN | EPOLLRDNORM);
+	if (grace) {
+		*reserve_kb = cap.reserve_kb;
+		if (cap.signal)
+			schedule_work(&gs_ev_signal_work);
+	}
 	return grace;
 }
 
@@ -484,7 +535,11 @@ static int gs_events_done(u64 id, const char **why)
 		*why = ev ? "event not read yet" : "no such event";
 		return over ? 0 : -ENOENT;
 	}
-	grace = ev->state == GS_EV_WAITING;
+	/*
+	 * A victim that was sent a signal is shutting itself down: its grace
+	 * lasts until it exits or its timeout, whenever its handler is done.
+	 */
+	grace = ev->state == GS_EV_WAITING && !ev->signal;
 	pid = gs_ev_take_locked(ev);
 	spin_unlock(&gs_ev_lock);
 	gs_ev_finish(pid, grace);
@@ -668,6 +723,7 @@ void gs_events_exit(void)
 	}
 	synchronize_rcu();
 	cancel_work_sync(&gs_ev_gc_work);
+	cancel_work_sync(&gs_ev_signal_work);
 
 	spin_lock(&gs_ev_lock);
 	for (i = 0; i < GS_MAX_EVENTS; i++) {

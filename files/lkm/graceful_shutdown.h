@@ -36,6 +36,8 @@ struct task_struct;
 /* A kill this long after a grace's end still ends that grace (registry.c). */
 #define GS_GRACE_KILL_SLACK_MS	10000
 #define GS_TIMEOUT_DEFAULT_MS	3000
+/* reserve_kb=N: the kernel caps it by vm.oom_victim_reserve_max_kb too. */
+#define GS_RESERVE_MAX_KB	1048576
 /* Largest PID number of any configuration (PID_MAX_LIMIT on 64 bit). */
 #define GS_PID_MAX		(4 * 1024 * 1024)
 /* Longest event line, newline included (see events.c). */
@@ -52,6 +54,8 @@ struct gs_cmd {
 	unsigned int line;		/* line number in the write, from 1 */
 	int nr;				/* PID as written (writer's namespace) */
 	unsigned int timeout_ms;
+	unsigned int reserve_kb;	/* 0: no reserve */
+	int signal;			/* sent at grace start, 0: none */
 	const char *path;		/* points into the write buffer */
 	struct pid *pid;		/* set by procfs.c, reference held */
 	struct pid *rearm;		/* procfs.c: re-arm after the write, ref held */
@@ -62,6 +66,15 @@ int gs_parse_reg_write(char *buf, size_t len, struct gs_cmd *cmds,
 		       unsigned int *line, const char **why);
 int gs_parse_done(char *buf, size_t len, u64 *id, const char **why);
 int gs_check_path_syntax(const char *path, const char **why);
+const char *gs_signal_name(int signal);
+
+/* What a registration asks for, as the OOM callbacks see it. */
+struct gs_request {
+	const char *path;
+	unsigned int timeout_ms;
+	unsigned int reserve_kb;
+	int signal;
+};
 
 /* registry.c */
 bool gs_pid_alive(struct pid *pid);
@@ -70,8 +83,7 @@ int gs_registry_apply(struct gs_cmd *cmds, unsigned int n,
 void gs_registry_show(struct seq_file *m);
 unsigned int gs_registry_count(void);
 unsigned int gs_registry_visit(struct pid *tgid, bool spend,
-			       unsigned int (*fn)(const char *path,
-						  unsigned int timeout_ms,
+			       unsigned int (*fn)(const struct gs_request *req,
 						  void *arg),
 			       void *arg);
 bool gs_registry_recently_graced(struct pid *tgid);
@@ -101,7 +113,8 @@ struct gs_stats {
 };
 
 unsigned int gs_event_selected(struct task_struct *victim,
-			       enum gs_reason reason, u64 oom_cgroup_id);
+			       enum gs_reason reason, u64 oom_cgroup_id,
+			       unsigned int *reserve_kb);
 void gs_event_killed(struct task_struct *victim, enum gs_reason reason,
 		     u64 oom_cgroup_id, bool graced);
 void gs_events_get_stats(struct gs_stats *st);
@@ -118,6 +131,8 @@ struct gs_backend {
 	bool (*end_grace)(struct task_struct *task);
 	/* NULL if the backend cannot let a process have another grace. */
 	bool (*rearm)(struct task_struct *task);
+	/* The kernel lets a victim in grace charge into a reserve. */
+	bool reserve;
 };
 
 const struct gs_backend *gs_backend_hook_get(void);
@@ -127,5 +142,7 @@ const char *gs_backend_name(void);
 int gs_backend_api(void);
 bool gs_backend_end_grace(struct task_struct *task);
 void gs_backend_rearm(struct pid *tgid);
+bool gs_backend_has_grace(void);
+bool gs_backend_has_reserve(void);
 
 #endif /* GRACEFUL_SHUTDOWN_H */

@@ -6,18 +6,43 @@
  *
  * Registration file, one command per line, several lines per write:
  *   PID PATH                    register (the prototype's format)
- *   PID PATH timeout_ms=N       register with a handler timeout
+ *   PID PATH [OPTION]...        register with options, each at most once:
+ *     timeout_ms=N              the handler's timeout and grace (1..60000)
+ *     signal=NAME               sent to the process when its grace starts:
+ *                               HUP, INT, QUIT, USR1, USR2 or TERM
+ *     reserve_kb=N              what the process may charge over its memcg's
+ *                               limit during its grace (0..1048576)
  *   -PID                        unregister
  * Fields are separated by blanks (space or tab); a PATH cannot contain
  * blanks. Every line is checked before anything is applied.
  */
 #include <linux/errno.h>
+#include <linux/kernel.h>
 #include <linux/string.h>
 #include <linux/types.h>
 
 #include "graceful_shutdown.h"
 
-#define GS_TIMEOUT_PREFIX	"timeout_ms="
+#define GS_MAX_OPTIONS		3
+
+/* The signals a registration may ask for, by name (no SIG prefix). */
+static const struct {
+	const char *name;
+	int nr;
+} gs_signals[] = {
+	{ "HUP", 1 }, { "INT", 2 }, { "QUIT", 3 },
+	{ "USR1", 10 }, { "USR2", 12 }, { "TERM", 15 },
+};
+
+const char *gs_signal_name(int signal)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(gs_signals); i++)
+		if (gs_signals[i].nr == signal)
+			return gs_signals[i].name;
+	return "?";
+}
 
 static bool gs_is_blank(char c)
 {
@@ -139,46 +164,115 @@ static int gs_parse_pid(const char *s, int *nr, int range_err,
 	return 0;
 }
 
-static int gs_parse_timeout(const char *s, unsigned int *timeout_ms,
-			    const char **why)
+/* @s is "KEY=VALUE": the value if KEY is @key, else NULL. */
+static const char *gs_option_value(const char *s, const char *key)
 {
-	size_t plen = strlen(GS_TIMEOUT_PREFIX);
-	u64 v = 0;
+	size_t klen = strlen(key);
+
+	if (strncmp(s, key, klen) || s[klen] != '=')
+		return NULL;
+	return s + klen + 1;
+}
+
+static int gs_opt_timeout(const char *v, struct gs_cmd *cmd, const char **why)
+{
+	u64 n = 0;
 	int ret;
 
-	if (strncmp(s, GS_TIMEOUT_PREFIX, plen)) {
-		*why = "unknown option (expected timeout_ms=N)";
-		return -EINVAL;
-	}
-	ret = gs_parse_uint(s + plen, GS_TIMEOUT_MAX_MS, &v);
+	ret = gs_parse_uint(v, GS_TIMEOUT_MAX_MS, &n);
 	if (ret == -EINVAL) {
 		*why = "malformed timeout_ms (expected a decimal number)";
 		return -EINVAL;
 	}
-	if (ret || v < GS_TIMEOUT_MIN_MS) {
+	if (ret || n < GS_TIMEOUT_MIN_MS) {
 		*why = "timeout_ms out of range 1..60000";
 		return -ERANGE;
 	}
-	*timeout_ms = (unsigned int)v;
+	cmd->timeout_ms = (unsigned int)n;
 	return 0;
+}
+
+static int gs_opt_reserve(const char *v, struct gs_cmd *cmd, const char **why)
+{
+	u64 n = 0;
+	int ret;
+
+	ret = gs_parse_uint(v, GS_RESERVE_MAX_KB, &n);
+	if (ret == -EINVAL) {
+		*why = "malformed reserve_kb (expected a decimal number)";
+		return -EINVAL;
+	}
+	if (ret) {
+		*why = "reserve_kb out of range 0..1048576";
+		return -ERANGE;
+	}
+	cmd->reserve_kb = (unsigned int)n;
+	return 0;
+}
+
+static int gs_opt_signal(const char *v, struct gs_cmd *cmd, const char **why)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(gs_signals); i++) {
+		if (!strcmp(v, gs_signals[i].name)) {
+			cmd->signal = gs_signals[i].nr;
+			return 0;
+		}
+	}
+	*why = "unknown signal (expected HUP, INT, QUIT, USR1, USR2 or TERM)";
+	return -EINVAL;
+}
+
+static const struct {
+	const char *key;
+	int (*parse)(const char *v, struct gs_cmd *cmd, const char **why);
+} gs_options[GS_MAX_OPTIONS] = {
+	{ "timeout_ms", gs_opt_timeout },
+	{ "signal", gs_opt_signal },
+	{ "reserve_kb", gs_opt_reserve },
+};
+
+/* One OPTION of a registration line; bit i of *@seen: gs_options[i] given. */
+static int gs_parse_option(const char *s, struct gs_cmd *cmd,
+			   unsigned int *seen, const char **why)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(gs_options); i++) {
+		const char *v = gs_option_value(s, gs_options[i].key);
+
+		if (!v)
+			continue;
+		if (*seen & (1U << i)) {
+			*why = "option given twice";
+			return -EINVAL;
+		}
+		*seen |= 1U << i;
+		return gs_options[i].parse(v, cmd, why);
+	}
+	*why = "unknown option (expected timeout_ms=N, signal=NAME or reserve_kb=N)";
+	return -EINVAL;
 }
 
 static int gs_parse_reg_line(char *line, struct gs_cmd *cmd, const char **why)
 {
 	size_t len = strlen(line);
-	unsigned int n;
-	char *tok[3];
+	unsigned int n, i, seen = 0;
+	char *tok[2 + GS_MAX_OPTIONS];
 	int ret;
 
 	ret = gs_check_chars(line, why);
 	if (ret)
 		return ret;
-	n = gs_tokenize(line, tok, 3);
+	n = gs_tokenize(line, tok, ARRAY_SIZE(tok));
 	if (n == 0) {
 		*why = "blank line";
 		return -EINVAL;
 	}
 	cmd->timeout_ms = GS_TIMEOUT_DEFAULT_MS;
+	cmd->reserve_kb = 0;
+	cmd->signal = 0;
 	cmd->path = NULL;
 	cmd->pid = NULL;
 
@@ -200,16 +294,16 @@ static int gs_parse_reg_line(char *line, struct gs_cmd *cmd, const char **why)
 			*why = "missing handler path (expected PID PATH)";
 			return -EINVAL;
 		}
-		if (n > 3) {
-			*why = "unexpected text after timeout_ms=N";
+		if (n > ARRAY_SIZE(tok)) {
+			*why = "more than three options";
 			return -EINVAL;
 		}
 		ret = gs_check_path_syntax(tok[1], why);
 		if (ret)
 			return ret;
 		cmd->path = tok[1];
-		if (n == 3) {
-			ret = gs_parse_timeout(tok[2], &cmd->timeout_ms, why);
+		for (i = 2; i < n; i++) {
+			ret = gs_parse_option(tok[i], cmd, &seen, why);
 			if (ret)
 				return ret;
 		}

@@ -97,6 +97,14 @@ static int gs_resolve(struct gs_cmd *cmd, const char **why)
 		rcu_read_unlock();
 		return 0;
 	}
+	if (cmd->signal && !gs_backend_has_grace()) {
+		*why = "signal= needs a grace period: backend hook (patched kernel)";
+		return -EOPNOTSUPP;
+	}
+	if (cmd->reserve_kb && !gs_backend_has_reserve()) {
+		*why = "reserve_kb= needs a patched kernel with oom_victim_ops v3 or later";
+		return -EOPNOTSUPP;
+	}
 	ret = gs_resolve_process(cmd, why);
 	if (ret)
 		return ret;

@@ -37,6 +37,8 @@ struct gs_reg {
 	enum gs_reg_state state;
 	struct pid *pid;		/* thread group, reference held */
 	unsigned int timeout_ms;
+	unsigned int reserve_kb;
+	int signal;
 	bool graced;			/* a grace was granted since it was written */
 	unsigned long grace_end;	/* jiffies: when that grace ends at the latest */
 	char path[GS_PATH_MAX];
@@ -64,6 +66,8 @@ static void gs_reg_clear(struct gs_reg *reg)
 	put_pid(reg->pid);
 	reg->pid = NULL;
 	reg->timeout_ms = 0;
+	reg->reserve_kb = 0;
+	reg->signal = 0;
 	reg->graced = false;
 	reg->path[0] = '\0';
 	reg->state = GS_REG_FREE;
@@ -171,6 +175,8 @@ int gs_registry_apply(struct gs_cmd *cmds, unsigned int n,
 		}
 		/* A re-registration replaces the entry in place. */
 		reg->timeout_ms = cmds[i].timeout_ms;
+		reg->reserve_kb = cmds[i].reserve_kb;
+		reg->signal = cmds[i].signal;
 		reg->graced = false;
 		strscpy(reg->path, cmds[i].path, sizeof(reg->path));
 		reg->state = GS_REG_LIVE;
@@ -180,7 +186,10 @@ out:
 	return ret;
 }
 
-/* One line per live registration: "PID PATH timeout_ms=N". */
+/*
+ * One line per live registration: "PID PATH timeout_ms=N", then
+ * " signal=NAME" and " reserve_kb=N" when the registration has them.
+ */
 void gs_registry_show(struct seq_file *m)
 {
 	unsigned int i;
@@ -195,9 +204,15 @@ void gs_registry_show(struct seq_file *m)
 			continue;
 		/* 0: the process is not visible in the reader's namespace. */
 		nr = pid_vnr(reg->pid);
-		if (nr)
-			seq_printf(m, "%d %s timeout_ms=%u\n", nr, reg->path,
-				   reg->timeout_ms);
+		if (!nr)
+			continue;
+		seq_printf(m, "%d %s timeout_ms=%u", nr, reg->path,
+			   reg->timeout_ms);
+		if (reg->signal)
+			seq_printf(m, " signal=%s", gs_signal_name(reg->signal));
+		if (reg->reserve_kb)
+			seq_printf(m, " reserve_kb=%u", reg->reserve_kb);
+		seq_putc(m, '\n');
 	}
 	spin_unlock(&gs_reg_lock);
 }
@@ -222,8 +237,7 @@ unsigned int gs_registry_count(void)
  * Returns what @fn returned, 0 if not registered.
  */
 unsigned int gs_registry_visit(struct pid *tgid, bool spend,
-			       unsigned int (*fn)(const char *path,
-						  unsigned int timeout_ms,
+			       unsigned int (*fn)(const struct gs_request *req,
 						  void *arg),
 			       void *arg)
 {
@@ -233,8 +247,16 @@ unsigned int gs_registry_visit(struct pid *tgid, bool spend,
 	spin_lock(&gs_reg_lock);
 	reg = gs_registry_find_locked(tgid);
 	if (reg) {
-		if (fn)
-			ret = fn(reg->path, reg->timeout_ms, arg);
+		if (fn) {
+			const struct gs_request req = {
+				.path = reg->path,
+				.timeout_ms = reg->timeout_ms,
+				.reserve_kb = reg->reserve_kb,
+				.signal = reg->signal,
+			};
+
+			ret = fn(&req, arg);
+		}
 		if (spend) {
 			reg->state = GS_REG_SPENT;
 		} else if (ret) {

@@ -39,6 +39,10 @@ LIBDIR = "/usr/local/lib/oomgs"
 TIMEOUT_MIN = 1
 TIMEOUT_MAX = 60000
 TIMEOUT_DEFAULT = 3000
+# What a registration may ask for besides its handler (module API 3, patch 0005): a signal sent
+# to the process when its grace starts, and memory it may charge over its memcg's limit then.
+SIGNALS = ("HUP", "INT", "QUIT", "USR1", "USR2", "TERM")
+RESERVE_MAX_KB = 1048576
 PATH_MAX_LEN = 255
 COMM_MAX_LEN = 15
 WRITE_MAX_BYTES = 4096
@@ -54,6 +58,8 @@ UNIT_SUFFIXES = (".service", ".socket", ".device", ".mount", ".automount", ".swa
                  ".path", ".timer", ".slice", ".scope")
 SELECTOR_KEYS = ("pid", "pidfile", "service", "exe", "comm")
 DECLARATION_KEYS = ("handler", "name", "selector", "timeout_ms")
+# Keys a declaration may have; left out when they are at their defaults (no signal, no reserve).
+DECLARATION_OPTIONAL_KEYS = ("signal", "reserve_kb")
 
 NOT_LOADED_HINT = "load it: role oom.graceful_shutdown.lkm or modprobe graceful_shutdown"
 CLI_HINT = "apply role oom.graceful_shutdown.registrations"
@@ -66,7 +72,9 @@ ERRNO_MEANING = {
     "EINVAL": ("a line is malformed, a PID is a kernel thread or appears twice, or the handler is a symlink "
                "or not a regular file"),
     "ENAMETOOLONG": "the handler path is longer than 255 characters",
-    "ERANGE": "timeout_ms is outside 1..60000",
+    "ERANGE": "timeout_ms is outside 1..60000 or reserve_kb outside 0..1048576",
+    "EOPNOTSUPP": ("signal= needs a grace period (backend hook, a patched kernel) and reserve_kb= a patched "
+                   "kernel with oom_victim_ops v3 (patch 0005)"),
     "ESRCH": ("no such process: the PID does not exist, is exiting, or is a thread ID rather than a "
               "process ID"),
     "ENOENT": "an unregistered PID was to be unregistered, or the handler path does not exist",
@@ -79,7 +87,8 @@ ERRNO_MEANING = {
     "EIO": "the module was unloaded while the file was open",
 }
 
-Entry = collections.namedtuple("Entry", ["pid", "handler", "timeout_ms"])
+Entry = collections.namedtuple("Entry", ["pid", "handler", "timeout_ms", "signal", "reserve_kb"])
+Entry.__new__.__defaults__ = (None, 0)  # no signal, no reserve
 Plan = collections.namedtuple("Plan", ["register", "unregister", "unchanged"])
 
 
@@ -195,16 +204,63 @@ def _check_timeout(timeout_ms):
                             % (TIMEOUT_MIN, TIMEOUT_MAX, timeout_ms))
 
 
+def _check_signal(signal):
+    if signal is not None and signal not in SIGNALS:
+        raise RegistryError("signal must be one of %s (no SIG prefix), got %r" % (", ".join(SIGNALS), signal))
+
+
+def _check_reserve(reserve_kb):
+    if not _is_int(reserve_kb) or not 0 <= reserve_kb <= RESERVE_MAX_KB:
+        raise RegistryError("reserve_kb must be an integer from 0 to %d, got %r" % (RESERVE_MAX_KB, reserve_kb))
+
+
+def _format_options(entry):
+    """The ' key=value' options of a registration line after the handler."""
+    text = " timeout_ms=%d" % entry.timeout_ms
+    if entry.signal is not None:
+        text += " signal=%s" % entry.signal
+    if entry.reserve_kb:
+        text += " reserve_kb=%d" % entry.reserve_kb
+    return text
+
+
+def _parse_options(fields):
+    """{key: value} of the option fields of a listing line; a string saying what is wrong if invalid."""
+    options = {}
+    for field in fields:
+        key, dummy, value = field.partition("=")
+        if key in options:
+            return "option %s is listed twice" % key
+        if key in ("timeout_ms", "reserve_kb"):
+            if not re.match(r"^[0-9]+$", value):
+                return "expected %s=N, found %r" % (key, field)
+            options[key] = int(value)
+        elif key == "signal":
+            if value not in SIGNALS:
+                return "unknown signal in %r" % field
+            options[key] = value
+        else:
+            return "unknown option %r" % field
+    if "timeout_ms" not in options:
+        return "expected timeout_ms=N as the third field"
+    if not TIMEOUT_MIN <= options["timeout_ms"] <= TIMEOUT_MAX:
+        return "timeout_ms %d is outside %d..%d" % (options["timeout_ms"], TIMEOUT_MIN, TIMEOUT_MAX)
+    if not 0 <= options.get("reserve_kb", 0) <= RESERVE_MAX_KB:
+        return "reserve_kb %d is outside 0..%d" % (options["reserve_kb"], RESERVE_MAX_KB)
+    return options
+
+
 def _check_pid(pid):
     if not _is_int(pid) or pid <= 0:
         raise RegistryError("a PID must be a positive integer, got %r" % (pid,))
 
 
 def parse_listing(text):
-    """Parse what reading /proc/graceful_shutdown returns: 'PID PATH timeout_ms=N' per line.
+    """Parse what reading /proc/graceful_shutdown returns: 'PID PATH timeout_ms=N' per line, then
+    ' signal=NAME' and ' reserve_kb=N' when the registration has them.
 
-    Returns a list of Entry(pid, handler, timeout_ms) in the order read. Raises ParseError on any
-    line that is not exactly that form, and on a PID listed twice.
+    Returns a list of Entry in the order read. Raises ParseError on any line that is not exactly
+    that form, and on a PID listed twice.
     """
     entries = []
     seen = set()
@@ -213,35 +269,40 @@ def parse_listing(text):
             continue
         fields = line.split()
         problem = None
-        if len(fields) != 3:
-            problem = "expected 3 fields 'PID PATH timeout_ms=N', found %d" % len(fields)
+        options = _parse_options(fields[2:]) if len(fields) >= 3 else {}
+        if not 3 <= len(fields) <= 5:
+            problem = "expected 3 to 5 fields 'PID PATH timeout_ms=N [signal=NAME] [reserve_kb=N]', found %d" % len(fields)
         elif not re.match(r"^[1-9][0-9]*$", fields[0]):
             problem = "the PID %r is not a positive decimal number" % fields[0]
         elif not fields[1].startswith("/"):
             problem = "the handler %r is not an absolute path" % fields[1]
-        elif not re.match(r"^timeout_ms=[0-9]+$", fields[2]):
+        elif not fields[2].startswith("timeout_ms="):
             problem = "expected timeout_ms=N as the third field, found %r" % fields[2]
-        elif not TIMEOUT_MIN <= int(fields[2].split("=", 1)[1]) <= TIMEOUT_MAX:
-            problem = "timeout_ms %s is outside %d..%d" % (fields[2].split("=", 1)[1], TIMEOUT_MIN, TIMEOUT_MAX)
+        elif not isinstance(options, dict):
+            problem = options
         elif int(fields[0]) in seen:
             problem = "PID %s is listed twice" % fields[0]
         if problem:
             raise ParseError("cannot parse line %d of /proc/graceful_shutdown (%r): %s; is the module "
                              "graceful_shutdown the version this collection expects?" % (number, line, problem))
-        entry = Entry(int(fields[0]), fields[1], int(fields[2].split("=", 1)[1]))
+        entry = Entry(int(fields[0]), fields[1], options["timeout_ms"], options.get("signal"),
+                      options.get("reserve_kb", 0))
         seen.add(entry.pid)
         entries.append(entry)
     return entries
 
 
-def format_line(pid, handler, timeout_ms):
-    """The line that registers PID with HANDLER and TIMEOUT_MS (no newline)."""
+def format_line(pid, handler, timeout_ms, signal=None, reserve_kb=0):
+    """The line that registers PID with HANDLER, TIMEOUT_MS and the options (no newline)."""
+    entry = Entry(pid, handler, timeout_ms, signal, reserve_kb)
     _check_pid(pid)
     _check_timeout(timeout_ms)
+    _check_signal(signal)
+    _check_reserve(reserve_kb)
     problems = handler_syntax_problems(handler)
     if problems:
         raise RegistryError("; ".join(problems))
-    return "%d %s timeout_ms=%d" % (pid, handler, timeout_ms)
+    return "%d %s%s" % (pid, handler, _format_options(entry))
 
 
 def format_unregister(pid):
@@ -607,7 +668,7 @@ def declaration_path(name, system=None):
     return os.path.join(system.declaration_dir, validate_name(name) + ".json")
 
 
-def make_declaration(name, selector, handler, timeout_ms):
+def make_declaration(name, selector, handler, timeout_ms, signal=None, reserve_kb=0):
     """The declaration dict of a registration. A pid selector cannot be declared."""
     validate_name(name)
     kind, value = normalize_selector(selector)
@@ -615,10 +676,23 @@ def make_declaration(name, selector, handler, timeout_ms):
         raise SelectorError("a pid selector is never persisted (a PID does not survive a restart): use pidfile, "
                             "service, exe or comm")
     _check_timeout(timeout_ms)
+    _check_signal(signal)
+    _check_reserve(reserve_kb)
     problems = handler_syntax_problems(handler)
     if problems:
         raise RegistryError("; ".join(problems))
-    return {"name": name, "selector": {kind: value}, "handler": handler, "timeout_ms": timeout_ms}
+    declaration = {"name": name, "selector": {kind: value}, "handler": handler, "timeout_ms": timeout_ms}
+    if signal is not None:
+        declaration["signal"] = signal
+    if reserve_kb:
+        declaration["reserve_kb"] = reserve_kb
+    return declaration
+
+
+def declaration_entry(declaration, pid):
+    """The Entry that a declaration asks for, for one of its processes."""
+    return Entry(pid, declaration["handler"], declaration["timeout_ms"], declaration.get("signal"),
+                 declaration.get("reserve_kb", 0))
 
 
 def dump_declaration(declaration):
@@ -635,14 +709,16 @@ def parse_declaration(text, name=None):
     if not isinstance(data, dict):
         raise ParseError("expected a JSON object with %s" % ", ".join(DECLARATION_KEYS))
     missing = [k for k in DECLARATION_KEYS if k not in data]
-    unknown = sorted(k for k in data if k not in DECLARATION_KEYS)
+    unknown = sorted(k for k in data if k not in DECLARATION_KEYS + DECLARATION_OPTIONAL_KEYS)
     if missing or unknown:
-        raise ParseError("expected exactly the keys %s (missing: %s; unknown: %s)"
-                         % (", ".join(DECLARATION_KEYS), ", ".join(missing) or "none", ", ".join(unknown) or "none"))
+        raise ParseError("expected the keys %s, optionally %s (missing: %s; unknown: %s)"
+                         % (", ".join(DECLARATION_KEYS), ", ".join(DECLARATION_OPTIONAL_KEYS),
+                            ", ".join(missing) or "none", ", ".join(unknown) or "none"))
     if name is not None and data["name"] != name:
         raise ParseError("it declares name %r but the file is named %s.json" % (data["name"], name))
     try:
-        return make_declaration(data["name"], data["selector"], data["handler"], data["timeout_ms"])
+        return make_declaration(data["name"], data["selector"], data["handler"], data["timeout_ms"],
+                                data.get("signal"), data.get("reserve_kb", 0))
     except RegistryError as exc:
         raise ParseError(str(exc))
 
@@ -777,9 +853,10 @@ def daemon_reload(system=None):
 def plan(desired, current, unregister=()):
     """Compare the wanted registrations with the live ones.
 
-    desired: Entry-like (pid, handler, timeout_ms) that must be live; current: parse_listing();
+    desired: Entry-like (pid, handler, timeout_ms[, signal, reserve_kb]) that must be live;
+    current: parse_listing();
     unregister: PIDs that must not be registered (only those live are unregistered).
-    Returns Plan(register=[Entry] to write (new, or live with another handler or timeout),
+    Returns Plan(register=[Entry] to write (new, or live with another handler or options),
     unregister=[pid], unchanged=[Entry]). Raises RegistryError when a PID is wanted twice with
     different values, or is both wanted and to be unregistered.
     """
@@ -789,8 +866,10 @@ def plan(desired, current, unregister=()):
         entry = Entry(*item)
         _check_pid(entry.pid)
         _check_timeout(entry.timeout_ms)
+        _check_signal(entry.signal)
+        _check_reserve(entry.reserve_kb)
         if entry.pid in wanted and wanted[entry.pid] != entry:
-            raise RegistryError("PID %d is wanted with two handlers or timeouts: %s and %s"
+            raise RegistryError("PID %d is wanted with two handlers or option sets: %s and %s"
                                 % (entry.pid, format_line(*wanted[entry.pid]), format_line(*entry)))
         wanted[entry.pid] = entry
     both = sorted(set(wanted) & set(unregister))

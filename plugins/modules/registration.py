@@ -80,6 +80,23 @@ options:
       - Time limit of the handler in milliseconds, and the grace the kernel gives the victim, 1 to 60000.
     type: int
     default: 3000
+  signal:
+    description:
+      - A signal the kernel module sends to the process when its grace starts, so that it can run its own shutdown
+        code (save its state, close its files) while its handler runs. Without it the process only learns of the
+        OOM from its handler.
+      - Needs a grace, that is the patched kernel (backend C(hook)); the write is refused with EOPNOTSUPP otherwise.
+      - A process that handles the signal usually needs memory for that as well, see O(reserve_kb).
+    type: str
+    choices: [HUP, INT, QUIT, USR1, USR2, TERM]
+  reserve_kb:
+    description:
+      - Memory in kB the process may charge over its memory cgroup's limit during its grace (0 to 1048576; the kernel
+        caps it by C(vm.oom_victim_reserve_max_kb), role variable C(daemon_reserve_max_kb)). Without a reserve its
+        next charge over the limit waits for the end of the grace, so it cannot run its shutdown code.
+      - Needs a patched kernel with patch 0005 (oom_victim_ops v3); the write is refused with EOPNOTSUPP otherwise.
+    type: int
+    default: 0
   state:
     description:
       - V(present) registers the matching processes and, with O(persist=true), declares the registration.
@@ -107,7 +124,7 @@ notes:
   - Needs root (O(ignore:become=true)) on the device and the kernel module loaded (role M(oom.graceful_shutdown.lkm)).
     With O(state=absent) the module need not be loaded; the declaration and drop-in are still removed.
   - A process can have one handler. The module fails when another declaration matches one of the same processes with
-    another handler or timeout, since the reconciler would otherwise switch them back and forth.
+    another handler, timeout, signal or reserve, since the reconciler would otherwise switch them back and forth.
   - A registration is used up by the OOM kill it fires for; the reconciler re-registers a process that survived.
   - When the declaration's selector changes, processes that only the old selector matches are unregistered.
 seealso:
@@ -261,7 +278,7 @@ class Registration(object):
         self.module.fail_json(msg=msg, **kwargs)
 
     def other_claims(self, exclude):
-        """{pid: [(declaration name, handler, timeout_ms)]} of every other declaration, resolved now."""
+        """{pid: [(declaration name, Entry)]} of every other declaration, resolved now."""
         declarations, errors = registry.load_declarations(self.system)
         own = registry.declaration_path(exclude, self.system)
         for error in errors:
@@ -277,7 +294,7 @@ class Registration(object):
                 self.module.warn("cannot resolve declaration %s: %s" % (declaration["name"], exc))
                 continue
             for pid in pids:
-                claims.setdefault(pid, []).append((declaration["name"], declaration["handler"], declaration["timeout_ms"]))
+                claims.setdefault(pid, []).append((declaration["name"], registry.declaration_entry(declaration, pid)))
         return claims
 
     def old_declaration(self):
@@ -334,11 +351,14 @@ class Registration(object):
     def present(self):
         params = self.params
         handler, timeout_ms = params["handler"], params["timeout_ms"]
+        signal, reserve_kb = params["signal"], params["reserve_kb"]
         kind, value = registry.normalize_selector(self.selector)
         selector = {kind: value}
         self.result["selector"] = selector
         if not registry.TIMEOUT_MIN <= timeout_ms <= registry.TIMEOUT_MAX:
             self.fail("timeout_ms must be from %d to %d, got %d" % (registry.TIMEOUT_MIN, registry.TIMEOUT_MAX, timeout_ms))
+        if not 0 <= reserve_kb <= registry.RESERVE_MAX_KB:
+            self.fail("reserve_kb must be from 0 to %d, got %d" % (registry.RESERVE_MAX_KB, reserve_kb))
         if not self.system.module_loaded():
             self.fail("the graceful_shutdown kernel module is not loaded (%s is missing): %s"
                       % (self.system.registry_file, registry.NOT_LOADED_HINT))
@@ -363,13 +383,14 @@ class Registration(object):
         claims = self.other_claims(self.name)
         conflicts = []
         for pid in pids:
-            for other, other_handler, other_timeout in claims.get(pid, []):
-                if (other_handler, other_timeout) != (handler, timeout_ms):
-                    conflicts.append("PID %d is also matched by declaration %s (handler %s, timeout_ms=%d)"
-                                     % (pid, other, other_handler, other_timeout))
+            wanted = registry.Entry(pid, handler, timeout_ms, signal, reserve_kb)
+            for other, other_entry in claims.get(pid, []):
+                if other_entry != wanted:
+                    conflicts.append("PID %d is also matched by declaration %s (%s)"
+                                     % (pid, other, _describe(other_entry)))
         if conflicts:
-            self.fail("a process can have one handler: %s. Narrow the selectors, or give both the same handler and "
-                      "timeout" % "; ".join(conflicts), conflicts=conflicts)
+            self.fail("a process can have one handler: %s. Narrow the selectors, or give both the same handler, "
+                      "timeout, signal and reserve" % "; ".join(conflicts), conflicts=conflicts)
 
         decl_path, old_text, old = self.old_declaration()
         stale = []
@@ -381,7 +402,8 @@ class Registration(object):
 
         new_text = None
         if persist:
-            new_text = registry.dump_declaration(registry.make_declaration(self.name, selector, handler, timeout_ms))
+            new_text = registry.dump_declaration(registry.make_declaration(self.name, selector, handler, timeout_ms,
+                                                                           signal, reserve_kb))
         unit = value if persist and kind == "service" else None
         changes, dropin_changed, dropin, dropins_before, dropins_after = self.file_changes(
             decl_path, old_text, new_text, unit)
@@ -389,7 +411,7 @@ class Registration(object):
         status = registry.read_status(self.system)
         self.result["backend"] = status.get("backend")
         current = registry.read_listing(self.system)
-        desired = [registry.Entry(pid, handler, timeout_ms) for pid in pids]
+        desired = [registry.Entry(pid, handler, timeout_ms, signal, reserve_kb) for pid in pids]
         the_plan = registry.plan(desired, current, stale)
         live_before = [e for e in current if e.pid in set(pids) | set(stale)]
         live_after = desired
@@ -465,6 +487,16 @@ class Registration(object):
             self.result["diff"] = self.diff(decl_path, old_text, None, dropins_before, [], live_before, [])
 
 
+def _describe(entry):
+    """'handler H, timeout_ms=N' and the options that are set, of an Entry."""
+    text = "handler %s, timeout_ms=%d" % (entry.handler, entry.timeout_ms)
+    if entry.signal is not None:
+        text += ", signal=%s" % entry.signal
+    if entry.reserve_kb:
+        text += ", reserve_kb=%d" % entry.reserve_kb
+    return text
+
+
 def main():
     argument_spec = dict(
         name=dict(type="str", required=True),
@@ -475,6 +507,8 @@ def main():
         comm=dict(type="str"),
         handler=dict(type="path"),
         timeout_ms=dict(type="int", default=registry.TIMEOUT_DEFAULT),
+        signal=dict(type="str", choices=list(registry.SIGNALS)),
+        reserve_kb=dict(type="int", default=0),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         persist=dict(type="bool", default=True),
         allow_missing=dict(type="bool", default=False),

@@ -101,6 +101,14 @@ registrations:
       description: Handler time limit and grace in ms.
       type: int
       sample: 3000
+    signal:
+      description: Signal sent to the process when its grace starts; null for none.
+      type: str
+      sample: TERM
+    reserve_kb:
+      description: Memory in kB the process may charge over its memory cgroup's limit during its grace.
+      type: int
+      sample: 0
     comm:
       description: The process's command name (C(/proc/PID/comm)); null if it exited meanwhile.
       type: str
@@ -131,6 +139,16 @@ declarations:
       description: Handler time limit and grace in ms.
       type: int
       sample: 3000
+    signal:
+      description: Signal sent to the process when its grace starts; absent for none.
+      type: str
+      returned: when declared
+      sample: TERM
+    reserve_kb:
+      description: Memory in kB the process may charge over its memory cgroup's limit during its grace.
+      type: int
+      returned: when declared
+      sample: 32768
     path:
       description: The declaration file.
       type: str
@@ -190,6 +208,7 @@ def gather(module, system):
     if loaded:
         for entry in sorted(registry.read_listing(system)):
             registrations.append(dict(pid=entry.pid, handler=entry.handler, timeout_ms=entry.timeout_ms,
+                                      signal=entry.signal, reserve_kb=entry.reserve_kb,
                                       comm=registry.comm_of(entry.pid, system), declared_name=owners.get(entry.pid)))
     backend = status.get("backend")
     return dict(

@@ -64,6 +64,18 @@ static const struct reg_case reg_cases[] = {
 	{ "123 /x timeout_ms=-1\n", -EINVAL, 0, 1 },
 	{ "123 /x timeout=5\n", -EINVAL, 0, 1 },
 	{ "123 /x timeout_ms=5 extra\n", -EINVAL, 0, 1 },
+	{ "123 /x signal=TERM reserve_kb=16384\n", 0, 1, 0 },
+	{ "123 /x reserve_kb=0 timeout_ms=5 signal=HUP\n", 0, 1, 0 },
+	{ "123 /x reserve_kb=1048576\n", 0, 1, 0 },
+	{ "123 /x reserve_kb=1048577\n", -ERANGE, 0, 1 },
+	{ "123 /x reserve_kb=1M\n", -EINVAL, 0, 1 },
+	{ "123 /x signal=KILL\n", -EINVAL, 0, 1 },
+	{ "123 /x signal=SIGTERM\n", -EINVAL, 0, 1 },
+	{ "123 /x signal=15\n", -EINVAL, 0, 1 },
+	{ "123 /x signal=\n", -EINVAL, 0, 1 },
+	{ "123 /x signal=TERM signal=INT\n", -EINVAL, 0, 1 },
+	{ "123 /x timeout_ms=5 timeout_ms=6\n", -EINVAL, 0, 1 },
+	{ "123 /x timeout_ms=5 signal=TERM reserve_kb=1 x=1\n", -EINVAL, 0, 1 },
 	{ "1 /a\n1 /b\n", -EINVAL, 0, 2 },
 	{ "1 /a\n-1\n", -EINVAL, 0, 2 },
 	{ "1 /a\nbad\n3 /c\n", -EINVAL, 0, 2 },
@@ -134,6 +146,17 @@ static void test_reg_fields(void)
 	      cmds[1].line == 2, "unregister fields", "fields");
 	check(cmds[2].timeout_ms == GS_TIMEOUT_DEFAULT_MS &&
 	      !strcmp(cmds[2].path, "/h"), "default timeout", "fields");
+	check(cmds[0].signal == 0 && cmds[0].reserve_kb == 0,
+	      "no signal, no reserve by default", "fields");
+
+	strcpy(buf, "42 /h reserve_kb=32768 signal=TERM\n");
+	ret = run_reg(buf, strlen(buf), cmds, &n, &line, &why);
+	check(ret == 0 && n == 1 && cmds[0].signal == 15 &&
+	      cmds[0].reserve_kb == 32768 &&
+	      cmds[0].timeout_ms == GS_TIMEOUT_DEFAULT_MS,
+	      "signal and reserve", "fields");
+	check(!strcmp(gs_signal_name(15), "TERM") &&
+	      !strcmp(gs_signal_name(10), "USR1"), "signal names", "fields");
 
 	/* A NUL byte inside the write. */
 	memcpy(buf, "1 /a\0xx", 7);

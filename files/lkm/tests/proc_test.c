@@ -132,6 +132,18 @@ static int listed(const char *line)
 	return 0;
 }
 
+/* hook_api= of the status file: 0 without a patched kernel. */
+static int status_hook_api(void)
+{
+	char buf[4096];
+	char *p;
+
+	if (read_all(STATUS_FILE, buf, sizeof(buf)) < 0 ||
+	    !(p = strstr(buf, "hook_api=")))
+		return 0;
+	return atoi(p + strlen("hook_api="));
+}
+
 /* Is PID listed at all? */
 static int pid_listed(pid_t pid)
 {
@@ -280,6 +292,35 @@ static void cleanup_files(void)
 	rmdir(tmpdir);
 }
 
+/* signal= needs a grace (hook), reserve_kb= oom_victim_ops v3 (patch 0005). */
+static void test_register_options(pid_t p)
+{
+	int api = status_hook_api();
+	int want_signal = api > 0 ? 0 : -EOPNOTSUPP;
+	int want_both = want_signal ? want_signal : api >= 3 ? 0 : -EOPNOTSUPP;
+	char line[512];
+
+	printf("# options: hook_api=%d\n", api);
+	ok(wrf("%d %s signal=TERM\n", p, handler) == want_signal,
+	   "signal=TERM: accepted with a grace, else EOPNOTSUPP");
+	snprintf(line, sizeof(line), "%d %s timeout_ms=3000 signal=TERM", p,
+		 handler);
+	ok(want_signal || listed(line), "listed with its signal");
+	ok(wrf("%d %s reserve_kb=2048 signal=USR1 timeout_ms=1000\n", p,
+	       handler) == want_both,
+	   "reserve_kb=2048: accepted from hook API 3, else EOPNOTSUPP");
+	snprintf(line, sizeof(line),
+		 "%d %s timeout_ms=1000 signal=USR1 reserve_kb=2048", p,
+		 handler);
+	ok(want_both || listed(line), "listed with its signal and reserve");
+	ok(wrf("%d %s signal=KILL\n", p, handler) == -EINVAL,
+	   "signal=KILL: EINVAL");
+	ok(wrf("%d %s reserve_kb=1048577\n", p, handler) == -ERANGE,
+	   "reserve_kb=1048577: ERANGE");
+	ok(wrf("%d %s timeout_ms=5 timeout_ms=5\n", p, handler) == -EINVAL,
+	   "an option twice: EINVAL");
+}
+
 static void test_register(void)
 {
 	char line[512], big[5000];
@@ -293,6 +334,7 @@ static void test_register(void)
 	   "re-register with timeout_ms=1500");
 	snprintf(line, sizeof(line), "%d %s timeout_ms=1500", p, handler);
 	ok(listed(line), "entry replaced in place");
+	test_register_options(p);
 	ok(wrf("%d %s", p, handler) == 0, "prototype format, no newline");
 
 	ok(wrf("abc %s\n", handler) == -EINVAL, "malformed PID: EINVAL");

@@ -109,6 +109,10 @@ def test_device_runs_the_patched_kernel_with_module_and_runner(host):
     assert "backend=hook" in status and "runner=1" in status, status
     assert host.service("oomgs-runner").is_running
     assert host.file("/proc/sys/vm/oom_victim_grace_max_ms").exists
+    # the daemon role persists the reserve cap of patch 0005 and sets it live
+    persisted = re.search(r"^-vm\.oom_victim_reserve_max_kb = (\d+)$",
+                          host.file("/etc/sysctl.d/60-oom-graceful-shutdown.conf").content_string, re.M)
+    assert persisted and host.check_output("sysctl -n vm.oom_victim_reserve_max_kb") == persisted.group(1)
 
 
 def test_a_memcg_oom_runs_the_handler_while_the_victim_is_alive(host, console):
@@ -360,6 +364,92 @@ def test_i_a_survivor_not_registered_again_dies_with_its_handler_after(host, con
     seen = handler_output(host, hog.pid)
     assert seen["OOMGS_PHASE"] == "killed", seen
     assert float(seen["started_uptime"]) >= kill.time - 0.25
+
+
+REDIS_GRACE_MS = 15000
+REDIS_MEMCG_MIB = 48
+REDIS_RESERVE_KB = 65536
+
+
+class Redis:
+    """Debian's redis-server in its own memory limit, saving its data set on SIGTERM (save points set)."""
+
+    def __init__(self, host, name):
+        self.host, self.unit = host, f"oomgs-redis-{name}"
+        self.dir = f"{OUTPUT}/redis-{name}"
+        self.socket, self.dump, self.log = f"{self.dir}/redis.sock", f"{self.dir}/dump.rdb", f"{self.dir}/redis.log"
+        host.run(f"systemctl stop {self.unit} 2>/dev/null; systemctl reset-failed {self.unit} 2>/dev/null;"
+                 f" rm -rf {self.dir}; mkdir -p {self.dir}")
+        started = host.run(
+            f"systemd-run --quiet --collect --unit={self.unit} -p MemoryMax={REDIS_MEMCG_MIB}M -p MemorySwapMax=0"
+            f" /usr/bin/redis-server --port 0 --unixsocket {self.socket} --unixsocketperm 700 --dir {self.dir}"
+            f" --dbfilename dump.rdb --save '3600 1' --appendonly no --daemonize no --logfile {self.log}")
+        assert started.rc == 0, started.stderr
+        wait_for(lambda: host.file(self.socket).exists, "redis to listen", 30)
+        self.pid = int(host.check_output(f"systemctl show -p MainPID --value {self.unit}"))
+
+    def register(self, reserve_kb):
+        line = f"{self.pid} {HANDLERS}/record-victim timeout_ms={REDIS_GRACE_MS} signal=TERM reserve_kb={reserve_kb}"
+        result = self.host.run(f"echo '{line}' > /proc/graceful_shutdown")
+        assert result.rc == 0, f"registration '{line}' refused: {result.stderr}"
+
+    def fill_until_gone(self):
+        """A client outside the limit stores 1 MiB values, 20 a second, until the server is gone.
+        Small values at a slow pace do not end in an OOM but in thrashing: between requests the
+        server refaults its own program text, and every charge finds some text to reclaim, so the
+        limit is never "out of memory" (seen with 64 KiB values: 2 min of refaults, no OOM). A
+        large value is one allocation that reclaim cannot feed from a few text pages."""
+        filled = self.host.run(f"timeout 300 redis-fill {self.socket} --value-kib 1024 --per-second 20")
+        wait_for(lambda: not self.host.file(f"/proc/{self.pid}").exists, "the end of redis", 60)
+        return filled.stdout.strip()
+
+
+@pytest.fixture
+def long_grace_and_reserve(host):
+    """The server needs a grace long enough to write its data set under TCG, and a reserve cap."""
+    if not GRACE_MAX_MS:
+        pytest.skip("no grace with RUNTIME_GRACE_MAX_MS=0")
+    if host.run("command -v redis-server").rc != 0:
+        pytest.skip("redis-server is not installed (the runtime scenario installs it, the default one does not)")
+    if not host.file("/proc/sys/vm/oom_victim_reserve_max_kb").exists:
+        pytest.fail("the kernel has no vm.oom_victim_reserve_max_kb (patch 0005)")
+    before = host.check_output("sysctl -n vm.oom_victim_grace_max_ms vm.oom_victim_reserve_max_kb").split()
+    host.run(f"sysctl -q -w vm.oom_victim_grace_max_ms={REDIS_GRACE_MS} vm.oom_victim_reserve_max_kb={REDIS_RESERVE_KB}")
+    yield
+    host.run(f"sysctl -q -w vm.oom_victim_grace_max_ms={before[0]} vm.oom_victim_reserve_max_kb={before[1]}")
+
+
+def test_j_a_server_with_a_reserve_saves_its_state_on_sigterm(host, console, long_grace_and_reserve):
+    """Patch 0005: SIGTERM at the start of the grace, and a reserve over memory.max, let Redis run
+    its own shutdown (a synchronous SAVE of its data set) and exit before the kill."""
+    since = console.offset()
+    redis = Redis(host, "reserve-j")
+    redis.register(REDIS_RESERVE_KB)
+    filled = redis.fill_until_gone()
+    (grace,) = [g for g in console.graces(since) if g.pid == redis.pid]
+    log = host.file(redis.log).content_string
+    assert "Received SIGTERM" in log and "DB saved on disk" in log, f"{filled}; redis log:\n{log[-2000:]}"
+    assert host.file(redis.dump).size > (REDIS_MEMCG_MIB // 2) << 20, f"dump.rdb too small after {filled}"
+    assert [k for k in console.oom_kills(since) if k.pid == redis.pid] == [], "redis was killed, not exited"
+    text = console.text(since)
+    assert f"reserve of {REDIS_RESERVE_KB} kB over the limit for process {redis.pid}" in text
+    assert re.search(rf"Process {redis.pid} \(\S+\) exited during its grace, having used at most \d+ of its {REDIS_RESERVE_KB} kB", text)
+    assert handler_output(host, redis.pid)["OOMGS_PHASE"] == "grace"
+    assert host.run("true").rc == 0  # the machine still answers
+
+
+def test_j_without_a_reserve_the_same_server_saves_nothing(host, console, long_grace_and_reserve):
+    """The same server and signal without a reserve: its next charge waits for the end of the
+    grace, its SIGTERM handler never runs, and the kill follows the grace."""
+    since = console.offset()
+    redis = Redis(host, "none-j")
+    redis.register(0)
+    filled = redis.fill_until_gone()
+    (kill,) = [k for k in console.oom_kills(since) if k.pid == redis.pid]
+    (grace,) = [g for g in console.graces(since) if g.pid == redis.pid]
+    assert kill.time >= grace.time + REDIS_GRACE_MS / 1000 - 0.5, (grace, kill)
+    log = host.file(redis.log).content_string
+    assert "DB saved on disk" not in log and not host.file(redis.dump).exists, f"{filled}; redis log:\n{log[-2000:]}"
 
 
 def test_module_proc_interface_checks(host):

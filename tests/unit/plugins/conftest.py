@@ -140,15 +140,25 @@ class World(object):
             if (self.proc / name).exists():
                 (self.proc / name).unlink()
 
-    def register(self, pid, handler, timeout_ms=3000):
-        self.table[pid] = registry.Entry(pid, handler, timeout_ms)
+    def register(self, pid, handler, timeout_ms=3000, signal=None, reserve_kb=0):
+        self.table[pid] = registry.Entry(pid, handler, timeout_ms, signal, reserve_kb)
         self._sync()
+
+    @staticmethod
+    def _listing_line(entry):
+        """What the module lists: options after timeout_ms only when set (registry.c)."""
+        line = "%d %s timeout_ms=%d" % entry[:3]
+        if entry.signal:
+            line += " signal=%s" % entry.signal
+        if entry.reserve_kb:
+            line += " reserve_kb=%d" % entry.reserve_kb
+        return line + "\n"
 
     def _sync(self):
         if self.backend is None:
             return
         (self.proc / "graceful_shutdown").write_text(
-            "".join("%d %s timeout_ms=%d\n" % self.table[p] for p in sorted(self.table)))
+            "".join(self._listing_line(self.table[p]) for p in sorted(self.table)))
         (self.proc / "graceful_shutdown_status").write_text(
             "backend=%s\nhook_api=%d\nversion=0.1.0\nrunner=1\nregistrations=%d\nregistrations_max=128\n"
             % (self.backend, 1 if self.backend == "hook" else 0, len(self.table)))
@@ -166,10 +176,12 @@ class World(object):
                     raise OSError(errno.ENOENT, "no registration")
                 del table[pid]
                 continue
-            pid, handler, timeout = line.split()
+            pid, handler = line.split()[:2]
+            options = dict(field.split("=", 1) for field in line.split()[2:])
             if not (self.proc / pid).exists():
                 raise OSError(errno.ESRCH, "no such process")
-            table[int(pid)] = registry.Entry(int(pid), handler, int(timeout.split("=")[1]))
+            table[int(pid)] = registry.Entry(int(pid), handler, int(options.get("timeout_ms", 3000)),
+                                             options.get("signal"), int(options.get("reserve_kb", 0)))
         self.table = table
         self._sync()
         return len(data)

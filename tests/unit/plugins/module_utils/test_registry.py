@@ -46,8 +46,14 @@ def test_parse_listing_accepts_empty_and_blank_separated(text):
 
 
 @pytest.mark.parametrize("line, why", [
-    ("1234 /usr/bin/h", "expected 3 fields"),
-    ("1234 /usr/bin/h timeout_ms=3000 extra", "expected 3 fields"),
+    ("1234 /usr/bin/h", "expected 3 to 5 fields"),
+    ("1234 /usr/bin/h timeout_ms=3000 extra", "unknown option 'extra'"),
+    ("1234 /usr/bin/h timeout_ms=3000 signal=KILL", "unknown signal"),
+    ("1234 /usr/bin/h timeout_ms=3000 reserve_kb=1048577", "reserve_kb 1048577 is outside"),
+    ("1234 /usr/bin/h timeout_ms=3000 reserve_kb=1M", "expected reserve_kb=N"),
+    ("1234 /usr/bin/h timeout_ms=3000 signal=TERM signal=INT", "listed twice"),
+    ("1234 /usr/bin/h signal=TERM timeout_ms=3000", "expected timeout_ms=N as the third field"),
+    ("1234 /usr/bin/h timeout_ms=1 signal=TERM reserve_kb=1 x=1", "expected 3 to 5 fields"),
     ("0 /usr/bin/h timeout_ms=3000", "not a positive decimal"),
     ("-5 /usr/bin/h timeout_ms=3000", "not a positive decimal"),
     ("+5 /usr/bin/h timeout_ms=3000", "not a positive decimal"),
@@ -57,13 +63,20 @@ def test_parse_listing_accepts_empty_and_blank_separated(text):
     ("1234 /usr/bin/h timeout_ms=-1", "expected timeout_ms=N"),
     ("1234 /usr/bin/h timeout_ms=0", "outside 1..60000"),
     ("1234 /usr/bin/h timeout_ms=60001", "outside 1..60000"),
-    ("   ", "expected 3 fields"),
+    ("   ", "expected 3 to 5 fields"),
 ])
 def test_parse_listing_rejects_malformed_lines(line, why):
     with pytest.raises(registry.ParseError) as info:
         registry.parse_listing(LISTING + line + "\n")
     assert "line 3" in str(info.value)
     assert why in str(info.value)
+
+
+def test_parse_listing_reads_the_options():
+    (entry,) = registry.parse_listing("77 /h timeout_ms=2000 signal=TERM reserve_kb=32768\n")
+    assert entry == Entry(77, "/h", 2000, "TERM", 32768)
+    assert registry.format_line(*entry) == "77 /h timeout_ms=2000 signal=TERM reserve_kb=32768"
+    assert registry.parse_listing("77 /h timeout_ms=2000\n") == [Entry(77, "/h", 2000, None, 0)]
 
 
 def test_parse_listing_rejects_a_pid_listed_twice():
@@ -82,6 +95,9 @@ def test_format_lines():
     ((1, "/h", 0), "timeout_ms"),
     ((1, "/h", 60001), "timeout_ms"),
     ((1, "/h", "5"), "timeout_ms"),
+    ((1, "/h", 5, "SIGTERM"), "signal must be one of"),
+    ((1, "/h", 5, None, -1), "reserve_kb"),
+    ((1, "/h", 5, None, 1048577), "reserve_kb"),
     ((1, "h", 5), "not absolute"),
     ((1, "/a b", 5), "blanks"),
     ((1, "/a/../b", 5), "'..'"),
@@ -387,6 +403,15 @@ def test_declaration_text_is_stable():
     assert registry.parse_declaration(text, "telemetry") == declaration
 
 
+def test_a_declaration_keeps_signal_and_reserve_only_when_set():
+    declaration = registry.make_declaration("db", {"service": "db"}, "/h", 3000, "TERM", 65536)
+    text = registry.dump_declaration(declaration)
+    assert '"signal": "TERM"' in text and '"reserve_kb": 65536' in text
+    assert registry.parse_declaration(text, "db") == declaration
+    assert registry.declaration_entry(declaration, 9) == Entry(9, "/h", 3000, "TERM", 65536)
+    assert "signal" not in registry.make_declaration("db", {"service": "db"}, "/h", 3000, None, 0)
+
+
 def test_a_pid_is_never_declared():
     with pytest.raises(registry.SelectorError, match="never persisted"):
         registry.make_declaration("x", {"pid": 5}, "/h", 5)
@@ -412,6 +437,8 @@ def test_valid_names(name):
     ('{"name": "x", "selector": {"pid": 5}, "handler": "/h", "timeout_ms": 5}', "never persisted"),
     ('{"name": "x", "selector": {"comm": "x"}, "handler": "h", "timeout_ms": 5}', "not absolute"),
     ('{"name": "x", "selector": {"comm": "x"}, "handler": "/h", "timeout_ms": 0}', "timeout_ms"),
+    ('{"name": "x", "selector": {"comm": "x"}, "handler": "/h", "timeout_ms": 5, "signal": "KILL"}', "signal must"),
+    ('{"name": "x", "selector": {"comm": "x"}, "handler": "/h", "timeout_ms": 5, "reserve_kb": -1}', "reserve_kb"),
 ])
 def test_parse_declaration_refuses(text, why):
     with pytest.raises(registry.ParseError, match=why):
@@ -681,16 +708,16 @@ def test_cli_list(world, cli, capsys):
     world.services["telemetry.service"] = 500
     _declare(world, "telemetry", {"service": "telemetry"})
     world.register(500, "/usr/local/sbin/flush", 3000)
-    world.register(501, "/usr/local/sbin/save", 100)
+    world.register(501, "/usr/local/sbin/save", 100, "TERM", 4096)
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["PID", "TIMEOUT_MS", "DECLARATION", "COMM", "HANDLER"]
-    assert out[1].split() == ["500", "3000", "telemetry", "telemetry", "/usr/local/sbin/flush"]
-    assert out[2].split() == ["501", "100", "-", "adhoc", "/usr/local/sbin/save"]
+    assert out[0].split() == ["PID", "TIMEOUT_MS", "SIGNAL", "RESERVE_KB", "DECLARATION", "COMM", "HANDLER"]
+    assert out[1].split() == ["500", "3000", "-", "0", "telemetry", "telemetry", "/usr/local/sbin/flush"]
+    assert out[2].split() == ["501", "100", "TERM", "4096", "-", "adhoc", "/usr/local/sbin/save"]
     assert cli.main(["list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert rows[0] == {"pid": 500, "timeout_ms": 3000, "declared_name": "telemetry", "comm": "telemetry",
-                       "handler": "/usr/local/sbin/flush"}
+    assert rows[0] == {"pid": 500, "timeout_ms": 3000, "signal": None, "reserve_kb": 0, "declared_name": "telemetry",
+                       "comm": "telemetry", "handler": "/usr/local/sbin/flush"}
     assert rows[1]["declared_name"] is None
 
 

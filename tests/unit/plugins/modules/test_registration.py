@@ -131,6 +131,28 @@ def test_conflicting_declaration(device, run):
     assert run(name="same", exe="/usr/bin/telemetry", handler="/usr/local/sbin/other")["changed"]
 
 
+def test_signal_and_reserve_are_registered_declared_and_idempotent(device, run):
+    result = run(signal="TERM", reserve_kb=32768, **SERVICE)
+    assert result["changed"] is True
+    assert result["registered"] == ["500 %s timeout_ms=3000 signal=TERM reserve_kb=32768" % HANDLER]
+    declared = json.loads(device.read(DECLARATION))
+    assert (declared["signal"], declared["reserve_kb"]) == ("TERM", 32768)
+    assert run(signal="TERM", reserve_kb=32768, **SERVICE)["changed"] is False
+    # dropping them is a change, and the declaration no longer has them
+    assert run(**SERVICE)["registered"] == ["500 %s timeout_ms=3000" % HANDLER]
+    assert "signal" not in json.loads(device.read(DECLARATION))
+
+
+def test_reserve_out_of_range(device, run):
+    assert "reserve_kb must be from 0 to 1048576" in failure(run, reserve_kb=1048577, **SERVICE)["msg"]
+
+
+def test_a_declaration_with_another_signal_conflicts(device, run):
+    run(name="by-comm", comm="telemetry", handler=HANDLER, signal="INT")
+    result = failure(run, signal="TERM", **SERVICE)
+    assert "(handler %s, timeout_ms=3000, signal=INT)" % HANDLER in result["msg"]
+
+
 def test_write_error(device, run):
     device.write_errors = [errno.ENOSPC]
     result = failure(run, **SERVICE)

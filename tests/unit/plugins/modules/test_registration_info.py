@@ -65,14 +65,17 @@ def test_registrations_declarations_and_undeclared(world, info):
     _declare(world, "missing", {"comm": "nothing"})
     world.file(registry.DECLARATION_DIR + "/broken.json", "{", 0o600)
     world.register(500, HANDLER, 3000)
-    world.register(501, "/usr/local/sbin/save", 50)
+    world.register(501, "/usr/local/sbin/save", 50, "TERM", 16384)
     world.register(600, HANDLER, 100)
     result = info(_ansible_check_mode=True)
     assert result["kernel_support"] is True and result["hook_api"] == 1
     assert result["registrations"] == [
-        dict(pid=500, handler=HANDLER, timeout_ms=3000, comm="telemetry", declared_name="telemetry"),
-        dict(pid=501, handler="/usr/local/sbin/save", timeout_ms=50, comm="adhoc", declared_name=None),
-        dict(pid=600, handler=HANDLER, timeout_ms=100, comm="worker", declared_name="workers"),
+        dict(pid=500, handler=HANDLER, timeout_ms=3000, signal=None, reserve_kb=0, comm="telemetry",
+             declared_name="telemetry"),
+        dict(pid=501, handler="/usr/local/sbin/save", timeout_ms=50, signal="TERM", reserve_kb=16384, comm="adhoc",
+             declared_name=None),
+        dict(pid=600, handler=HANDLER, timeout_ms=100, signal=None, reserve_kb=0, comm="worker",
+             declared_name="workers"),
     ]
     assert result["undeclared_pids"] == [501]
     by_name = dict((d["name"], d) for d in result["declarations"])
