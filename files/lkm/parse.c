@@ -174,40 +174,40 @@ static const char *gs_option_value(const char *s, const char *key)
 	return s + klen + 1;
 }
 
-static int gs_opt_timeout(const char *v, struct gs_cmd *cmd, const char **why)
+/* A decimal option value in @min..@max; @malformed and @range say what is wrong. */
+static int gs_opt_uint(const char *v, u64 min, u64 max, const char *malformed,
+		       const char *range, unsigned int *out, const char **why)
 {
 	u64 n = 0;
 	int ret;
 
-	ret = gs_parse_uint(v, GS_TIMEOUT_MAX_MS, &n);
+	ret = gs_parse_uint(v, max, &n);
 	if (ret == -EINVAL) {
-		*why = "malformed timeout_ms (expected a decimal number)";
+		*why = malformed;
 		return -EINVAL;
 	}
-	if (ret || n < GS_TIMEOUT_MIN_MS) {
-		*why = "timeout_ms out of range 1..60000";
+	if (ret || n < min) {
+		*why = range;
 		return -ERANGE;
 	}
-	cmd->timeout_ms = (unsigned int)n;
+	*out = (unsigned int)n;
 	return 0;
+}
+
+static int gs_opt_timeout(const char *v, struct gs_cmd *cmd, const char **why)
+{
+	return gs_opt_uint(v, GS_TIMEOUT_MIN_MS, GS_TIMEOUT_MAX_MS,
+			   "malformed timeout_ms (expected a decimal number)",
+			   "timeout_ms out of range 1..60000",
+			   &cmd->timeout_ms, why);
 }
 
 static int gs_opt_reserve(const char *v, struct gs_cmd *cmd, const char **why)
 {
-	u64 n = 0;
-	int ret;
-
-	ret = gs_parse_uint(v, GS_RESERVE_MAX_KB, &n);
-	if (ret == -EINVAL) {
-		*why = "malformed reserve_kb (expected a decimal number)";
-		return -EINVAL;
-	}
-	if (ret) {
-		*why = "reserve_kb out of range 0..1048576";
-		return -ERANGE;
-	}
-	cmd->reserve_kb = (unsigned int)n;
-	return 0;
+	return gs_opt_uint(v, 0, GS_RESERVE_MAX_KB,
+			   "malformed reserve_kb (expected a decimal number)",
+			   "reserve_kb out of range 0..1048576",
+			   &cmd->reserve_kb, why);
 }
 
 static int gs_opt_signal(const char *v, struct gs_cmd *cmd, const char **why)
