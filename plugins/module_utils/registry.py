@@ -214,14 +214,14 @@ def _check_reserve(reserve_kb):
         raise RegistryError("reserve_kb must be an integer from 0 to %d, got %r" % (RESERVE_MAX_KB, reserve_kb))
 
 
-def _format_options(entry):
-    """The ' key=value' options of a registration line after the handler."""
-    text = " timeout_ms=%d" % entry.timeout_ms
+def option_fields(entry):
+    """The 'key=value' options of a registration, in /proc order: timeout_ms always, the others when set."""
+    fields = ["timeout_ms=%d" % entry.timeout_ms]
     if entry.signal is not None:
-        text += " signal=%s" % entry.signal
+        fields.append("signal=%s" % entry.signal)
     if entry.reserve_kb:
-        text += " reserve_kb=%d" % entry.reserve_kb
-    return text
+        fields.append("reserve_kb=%d" % entry.reserve_kb)
+    return fields
 
 
 def _parse_options(fields):
@@ -302,7 +302,7 @@ def format_line(pid, handler, timeout_ms, signal=None, reserve_kb=0):
     problems = handler_syntax_problems(handler)
     if problems:
         raise RegistryError("; ".join(problems))
-    return "%d %s%s" % (pid, handler, _format_options(entry))
+    return " ".join(["%d" % pid, handler] + option_fields(entry))
 
 
 def format_unregister(pid):

@@ -489,12 +489,7 @@ class Registration(object):
 
 def _describe(entry):
     """'handler H, timeout_ms=N' and the options that are set, of an Entry."""
-    text = "handler %s, timeout_ms=%d" % (entry.handler, entry.timeout_ms)
-    if entry.signal is not None:
-        text += ", signal=%s" % entry.signal
-    if entry.reserve_kb:
-        text += ", reserve_kb=%d" % entry.reserve_kb
-    return text
+    return ", ".join(["handler %s" % entry.handler] + registry.option_fields(entry))
 
 
 def main():
