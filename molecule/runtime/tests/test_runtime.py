@@ -9,6 +9,7 @@ that need the handler to run before the kill then fail (that is how they can
 be shown to fail).
 """
 
+import contextlib
 import os
 import re
 import time
@@ -38,13 +39,30 @@ class Hog:
                                 f"pidfile of {name}"))
 
     def register(self, handler, timeout_ms=10000):
-        line = f"{self.pid} {handler} timeout_ms={timeout_ms}"
-        result = self.host.run(f"echo '{line}' > /proc/graceful_shutdown")
-        assert result.rc == 0, f"registration '{line}' refused: {result.stderr}"
+        register(self.host, self.pid, handler, timeout_ms)
 
     def go_and_wait_dead(self, timeout=60):
         self.host.run(f"touch {self.go}")
         wait_for(lambda: not self.host.file(f"/proc/{self.pid}").exists, f"death of {self.name}", timeout)
+
+
+def register(host, pid, handler, timeout_ms, **options):
+    """Register through the module's file; options are the line's name=value options."""
+    line = " ".join([f"{pid} {handler} timeout_ms={timeout_ms}"] + [f"{k}={v}" for k, v in options.items()])
+    result = host.run(f"echo '{line}' > /proc/graceful_shutdown")
+    assert result.rc == 0, f"registration '{line}' refused: {result.stderr}"
+
+
+@contextlib.contextmanager
+def sysctls(host, **values):
+    """Set vm.NAME=value for the block; the device's own values come back afterwards."""
+    names = [f"vm.{name}" for name in values]
+    before = host.check_output(f"sysctl -n {' '.join(names)}").split()
+    host.run("sysctl -q -w " + " ".join(f"vm.{name}={value}" for name, value in values.items()))
+    try:
+        yield
+    finally:
+        host.run("sysctl -q -w " + " ".join(f"{name}={value}" for name, value in zip(names, before)))
 
 
 def wait_for(probe, what, timeout=60, interval=0.25):
@@ -91,10 +109,8 @@ def grace_cap(host):
     if not chosen(host):
         yield None
         return
-    before = host.check_output("sysctl -n vm.oom_victim_grace_max_ms")
-    host.run(f"sysctl -q -w vm.oom_victim_grace_max_ms={GRACE_MAX_MS}")
-    yield GRACE_MAX_MS
-    host.run(f"sysctl -q -w vm.oom_victim_grace_max_ms={before}")
+    with sysctls(host, oom_victim_grace_max_ms=GRACE_MAX_MS):
+        yield GRACE_MAX_MS
 
 
 @pytest.fixture(autouse=True)
@@ -180,24 +196,23 @@ def test_b_global_oom_is_not_held_up_by_a_memcg_grace(host, console):
     # The longest grace there is, so that a global OOM held up by it would clearly end after
     # it (filling the VM's memory alone takes about 25 s under TCG).
     long_grace_ms = 60000
-    host.run(f"sysctl -q -w vm.oom_victim_grace_max_ms={long_grace_ms if GRACE_MAX_MS else 0}")
-    since = console.offset()
-    graced = Hog(host, "memcg-b")
-    graced.register(f"{HANDLERS}/never-exits", timeout_ms=long_grace_ms)
-    host.run(f"touch {graced.go}")
-    grace = wait_for(lambda: [g for g in console.graces(since) if g.pid == graced.pid], "the memcg grace")[0]
-    grace_end = grace.time + grace.ms / 1000
+    with sysctls(host, oom_victim_grace_max_ms=long_grace_ms if GRACE_MAX_MS else 0):
+        since = console.offset()
+        graced = Hog(host, "memcg-b")
+        graced.register(f"{HANDLERS}/never-exits", timeout_ms=long_grace_ms)
+        host.run(f"touch {graced.go}")
+        grace = wait_for(lambda: [g for g in console.graces(since) if g.pid == graced.pid], "the memcg grace")[0]
+        grace_end = grace.time + grace.ms / 1000
 
-    global_hog = Hog(host, "global-b2", mib=4096, memcg_limit_mib=None, oom_score_adj=1000)
-    global_hog.go_and_wait_dead(timeout=180)
-    graced.go_and_wait_dead(timeout=long_grace_ms / 1000 + 30)
-    kills = {k.pid: k for k in console.oom_kills(since)}
-    assert kills[global_hog.pid].kind == "global"
-    assert kills[global_hog.pid].time < grace_end, (
-        f"the global OOM waited for the memcg grace: kill at {kills[global_hog.pid].time}, grace {grace}")
-    # the graced victim was not taken by the global OOM: its own memcg killed it when its grace ended
-    assert kills[graced.pid].kind == "memcg" and kills[graced.pid].time >= grace_end - 0.5, (kills, grace)
-    host.run(f"sysctl -q -w vm.oom_victim_grace_max_ms={GRACE_MAX_MS}")
+        global_hog = Hog(host, "global-b2", mib=4096, memcg_limit_mib=None, oom_score_adj=1000)
+        global_hog.go_and_wait_dead(timeout=180)
+        graced.go_and_wait_dead(timeout=long_grace_ms / 1000 + 30)
+        kills = {k.pid: k for k in console.oom_kills(since)}
+        assert kills[global_hog.pid].kind == "global"
+        assert kills[global_hog.pid].time < grace_end, (
+            f"the global OOM waited for the memcg grace: kill at {kills[global_hog.pid].time}, grace {grace}")
+        # the graced victim was not taken by the global OOM: its own memcg killed it when its grace ended
+        assert kills[graced.pid].kind == "memcg" and kills[graced.pid].time >= grace_end - 0.5, (kills, grace)
 
 
 def test_c_a_handler_that_never_exits_is_bounded(host, console):
@@ -389,9 +404,7 @@ class Redis:
         self.pid = int(host.check_output(f"systemctl show -p MainPID --value {self.unit}"))
 
     def register(self, reserve_kb):
-        line = f"{self.pid} {HANDLERS}/record-victim timeout_ms={REDIS_GRACE_MS} signal=TERM reserve_kb={reserve_kb}"
-        result = self.host.run(f"echo '{line}' > /proc/graceful_shutdown")
-        assert result.rc == 0, f"registration '{line}' refused: {result.stderr}"
+        register(self.host, self.pid, f"{HANDLERS}/record-victim", REDIS_GRACE_MS, signal="TERM", reserve_kb=reserve_kb)
 
     def fill_until_gone(self):
         """A client outside the limit stores 1 MiB values, 20 a second, until the server is gone.
@@ -413,10 +426,8 @@ def long_grace_and_reserve(host):
         pytest.skip("redis-server is not installed (the runtime scenario installs it, the default one does not)")
     if not host.file("/proc/sys/vm/oom_victim_reserve_max_kb").exists:
         pytest.fail("the kernel has no vm.oom_victim_reserve_max_kb (patch 0005)")
-    before = host.check_output("sysctl -n vm.oom_victim_grace_max_ms vm.oom_victim_reserve_max_kb").split()
-    host.run(f"sysctl -q -w vm.oom_victim_grace_max_ms={REDIS_GRACE_MS} vm.oom_victim_reserve_max_kb={REDIS_RESERVE_KB}")
-    yield
-    host.run(f"sysctl -q -w vm.oom_victim_grace_max_ms={before[0]} vm.oom_victim_reserve_max_kb={before[1]}")
+    with sysctls(host, oom_victim_grace_max_ms=REDIS_GRACE_MS, oom_victim_reserve_max_kb=REDIS_RESERVE_KB):
+        yield
 
 
 def test_j_a_server_with_a_reserve_saves_its_state_on_sigterm(host, console, long_grace_and_reserve):
