@@ -94,6 +94,11 @@ int cgroup_leaf_create(uint64_t id, char *out, size_t len)
 	return 0;
 }
 
+int cgroup_leaf_open(const char *leaf)
+{
+	return open(leaf, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 int cgroup_leaf_enter(const char *leaf)
 {
 	return write_file(leaf, "cgroup.procs", "0");

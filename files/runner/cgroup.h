@@ -21,7 +21,10 @@ int cgroup_own(char *out, size_t len);
 /* Create BASE/handlers/event-ID; its path goes to out. */
 int cgroup_leaf_create(uint64_t id, char *out, size_t len);
 
-/* Move the calling process into the leaf (call in the child before exec). */
+/* Open the leaf's directory, for spawn_into_cgroup() (-1 on failure). */
+int cgroup_leaf_open(const char *leaf);
+
+/* Move the calling process into the leaf (call in the child before exec, if not spawned into it). */
 int cgroup_leaf_enter(const char *leaf);
 
 /* Kill every process of the leaf (cgroup.kill). */

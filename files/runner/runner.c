@@ -33,6 +33,7 @@
 #include "cgroup.h"
 #include "event.h"
 #include "path_check.h"
+#include "spawn.h"
 
 #define MAX_HANDLERS 16
 #define GRACE_SYSCTL "/proc/sys/vm/oom_victim_grace_max_ms"
@@ -133,7 +134,7 @@ static void send_done(int events_fd, const struct event *ev)
 		    strerror(errno));
 }
 
-static void child_exec(const struct run *r, uint64_t budget_ms)
+static void child_exec(const struct run *r, uint64_t budget_ms, int in_cgroup)
 {
 	char env[12][400];
 	char *envp[13], *argv[2];
@@ -145,7 +146,7 @@ static void child_exec(const struct run *r, uint64_t budget_ms)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	signal(SIGPIPE, SIG_DFL);
 	setsid();
-	if (r->leaf[0] && cgroup_leaf_enter(r->leaf))
+	if (r->leaf[0] && !in_cgroup && cgroup_leaf_enter(r->leaf))
 		_exit(126);
 	/* handlers are ordinary OOM citizens, bounded by the handlers' memory.max */
 	fd = open("/proc/self/oom_score_adj", O_WRONLY);
@@ -188,6 +189,7 @@ static void start_handler(int events_fd, const struct event *ev)
 	struct run *r = NULL;
 	uint64_t budget_ms = ev->timeout_ms;
 	uint64_t cap;
+	int leaf_fd = -1, in_cgroup;
 
 	for (int i = 0; i < MAX_HANDLERS; i++)
 		if (!runs[i].active) {
@@ -220,11 +222,15 @@ static void start_handler(int events_fd, const struct event *ev)
 		    (unsigned long long)ev->id, strerror(errno));
 		r->leaf[0] = '\0';
 	}
+	if (r->leaf[0])
+		leaf_fd = cgroup_leaf_open(r->leaf);
 	r->started_ns = now_ns();
 	r->deadline_ns = r->started_ns + budget_ms * 1000000ull;
-	r->pid = fork();
+	r->pid = spawn_into_cgroup(leaf_fd, &r->pidfd, &in_cgroup);
 	if (r->pid == 0)
-		child_exec(r, budget_ms);
+		child_exec(r, budget_ms, in_cgroup);
+	if (leaf_fd >= 0)
+		close(leaf_fd);
 	if (r->pid < 0) {
 		say(3, "event %llu: fork failed: %s", (unsigned long long)ev->id, strerror(errno));
 		if (r->leaf[0])
@@ -232,7 +238,6 @@ static void start_handler(int events_fd, const struct event *ev)
 		send_done(events_fd, ev);
 		return;
 	}
-	r->pidfd = (int)syscall(SYS_pidfd_open, r->pid, 0);
 	r->active = 1;
 }
 
