@@ -145,6 +145,8 @@ def test_a_memcg_oom_runs_the_handler_while_the_victim_is_alive(host, console):
     assert seen["OOMGS_REASON"] == "memcg"
     assert seen["victim_name"] == "oomgs-memhog"
     assert seen["victim_state"] not in ("gone", "") and not seen["victim_state"].startswith("Z"), seen
+    # the runner starts each handler in a leaf of its own under the runner's handlers cgroup
+    assert seen["handler_cgroup"].endswith(f"/handlers/event-{seen['OOMGS_EVENT_ID']}"), seen
     kills = console.oom_kills(since)
     assert [k.pid for k in kills] == [hog.pid], f"exactly the victim must die: {kills}"
     (grace,) = [g for g in console.graces(since) if g.pid == hog.pid]
