@@ -331,6 +331,10 @@ int gs_parse_reg_write(char *buf, size_t len, struct gs_cmd *cmds,
 	*ncmds = 0;
 	*line = 0;
 	if (strlen(buf) != len) {
+		/* name the line of the NUL byte: the lines before it, plus one */
+		for (s = buf, ln = 1; (s = strchr(s, '\n')); s++)
+			ln++;
+		*line = ln;
 		*why = "NUL byte in write";
 		return -EINVAL;
 	}

@@ -172,11 +172,14 @@ out:
 	}
 	kfree(cmds);
 	kfree(buf);
-	if (ret) {
+	if (ret && line)
 		pr_warn_ratelimited("rejected write to /proc/%s (line %u): %s (errno %d)\n",
 				    GS_PROC_REG, line, why, -ret);
+	else if (ret)	/* the whole write: no line to name */
+		pr_warn_ratelimited("rejected write to /proc/%s: %s (errno %d)\n",
+				    GS_PROC_REG, why, -ret);
+	if (ret)
 		return ret;
-	}
 	return count;
 }
 

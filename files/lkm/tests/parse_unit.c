@@ -161,7 +161,11 @@ static void test_reg_fields(void)
 	/* A NUL byte inside the write. */
 	memcpy(buf, "1 /a\0xx", 7);
 	ret = run_reg(buf, 7, cmds, &n, &line, &why);
-	check(ret == -EINVAL, "NUL byte", "1 /a\\0xx");
+	check(ret == -EINVAL && line == 1, "NUL byte", "1 /a\\0xx");
+	memcpy(buf, "1 /a\n2 /b\n3 /c\0", 16);
+	ret = run_reg(buf, 16, cmds, &n, &line, &why);
+	check(ret == -EINVAL && line == 3, "NUL byte names its line",
+	      "1 /a\\n2 /b\\n3 /c\\0");
 }
 
 static void test_reg_bounds(void)
