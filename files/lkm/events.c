@@ -15,6 +15,11 @@
  * A registration's signal at grace start is sent by gs_ev_signal_work, in
  * process context, because sending a signal may allocate.
  *
+ * Event IDs are unique within a boot, across loads of the module: each
+ * load starts counting at its load time in nanoseconds since boot, past
+ * every ID an earlier load can have issued, and "done" is only accepted
+ * for an ID of this load.
+ *
  * Lock order: gs_reg_lock (registry.c), then gs_ev_lock.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -105,7 +110,8 @@ static DECLARE_WAIT_QUEUE_HEAD(gs_ev_wq);
 /* Protected by gs_ev_lock. */
 static enum gs_runner gs_ev_runner;
 static bool gs_ev_shutdown;
-static u64 gs_ev_next_id = 1;
+static u64 gs_ev_first_id;
+static u64 gs_ev_next_id;
 static u64 gs_ev_total;
 static u64 gs_ev_dropped;
 static u64 gs_ev_no_runner;
@@ -528,11 +534,16 @@ static int gs_events_done(u64 id, const char **why)
 		}
 	}
 	if (!ev || ev->state == GS_EV_QUEUED) {
-		/* An event issued before and over by now: nothing to do. */
-		bool over = !ev && id < gs_ev_next_id;
+		/* An event of this load, over by now: nothing to do. */
+		bool over = !ev && id >= gs_ev_first_id && id < gs_ev_next_id;
 
 		spin_unlock(&gs_ev_lock);
-		*why = ev ? "event not read yet" : "no such event";
+		if (ev)
+			*why = "event not read yet";
+		else if (id < gs_ev_first_id)
+			*why = "event of an earlier load of the module";
+		else
+			*why = "no such event";
 		return over ? 0 : -ENOENT;
 	}
 	/*
@@ -689,6 +700,9 @@ void gs_events_get_stats(struct gs_stats *st)
 
 int gs_events_init(void)
 {
+	/* Before the file exists: nothing reads the counters yet. */
+	gs_ev_first_id = ktime_get_boottime_ns();
+	gs_ev_next_id = gs_ev_first_id;
 	if (!proc_create(GS_PROC_EVENTS, 0600, NULL, &gs_ev_proc_ops))
 		return -ENOMEM;
 	return 0;

@@ -18,7 +18,7 @@ int cgroup_setup(const char *base, const char *memory_min, const char *memory_ma
 /* The cgroup v2 directory the runner is in now (from /proc/self/cgroup). */
 int cgroup_own(char *out, size_t len);
 
-/* Create BASE/handlers/event-ID; its path goes to out. */
+/* Create a new leaf BASE/handlers/event-ID (event-ID.N if that exists); its path goes to out. */
 int cgroup_leaf_create(uint64_t id, char *out, size_t len);
 
 /* Open the leaf's directory, for spawn_into_cgroup() (-1 on failure). */

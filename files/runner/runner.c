@@ -46,10 +46,18 @@ struct run {
 	uint64_t started_ns;	/* CLOCK_BOOTTIME */
 	uint64_t deadline_ns;
 	int timed_out;
+	int retired;		/* its event channel closed: killed, no "done" */
+	unsigned int channel;	/* events_channel when it started */
 	char leaf[600];
 };
 
 static struct run runs[MAX_HANDLERS];
+/*
+ * Counts the closes of the event channel. A handler started on an earlier
+ * channel answers an event of a module that is gone (or reloaded, with new
+ * event IDs): it is killed, and its "done" is never written to a newer one.
+ */
+static unsigned int events_channel;
 static struct {
 	const char *events_path;
 	const char *cgroup_base;
@@ -224,6 +232,7 @@ static void start_handler(int events_fd, const struct event *ev)
 	}
 	if (r->leaf[0])
 		leaf_fd = cgroup_leaf_open(r->leaf);
+	r->channel = events_channel;
 	r->started_ns = now_ns();
 	r->deadline_ns = r->started_ns + budget_ms * 1000000ull;
 	r->pid = spawn_into_cgroup(leaf_fd, &r->pidfd, &in_cgroup);
@@ -255,17 +264,21 @@ static void finish_handler(int events_fd, struct run *r)
 	} else {
 		kill(-r->pid, SIGKILL);
 	}
-	send_done(events_fd, &r->ev);
-	if (r->timed_out)
+	if (r->channel == events_channel)
+		send_done(events_fd, &r->ev);
+	if (r->retired)
+		snprintf(outcome, sizeof(outcome), "retired (its event channel closed)");
+	else if (r->timed_out)
 		snprintf(outcome, sizeof(outcome), "killed after its time budget");
 	else if (WIFEXITED(status))
 		snprintf(outcome, sizeof(outcome), "exited %d", WEXITSTATUS(status));
 	else
 		snprintf(outcome, sizeof(outcome), "died of signal %d", WTERMSIG(status));
 	say(r->timed_out || !WIFEXITED(status) || WEXITSTATUS(status) ? 4 : 6,
-	    "event %llu: handler %s %s; ran %.3f ms; victim chosen to handler end %lld ms; done sent",
+	    "event %llu: handler %s %s; ran %.3f ms; victim chosen to handler end %lld ms; %s",
 	    (unsigned long long)r->ev.id, r->ev.handler, outcome, (end - r->started_ns) / 1e6,
-	    (long long)(end / 1000000ull) - (long long)r->ev.ts_ms);
+	    (long long)(end / 1000000ull) - (long long)r->ev.ts_ms,
+	    r->channel == events_channel ? "done sent" : "no done (channel closed)");
 	if (r->pidfd >= 0)
 		close(r->pidfd);
 	r->active = 0;
@@ -280,6 +293,25 @@ static void expire(struct run *r)
 		kill(-r->pid, SIGKILL);
 }
 
+/* The event channel closed (module unloaded or reloaded): retire its handlers. */
+static void close_events(int *events_fd, const char *why)
+{
+	say(4, "event channel closed (%s); retiring the handlers of its events, reopening", why);
+	close(*events_fd);
+	*events_fd = -1;
+	events_channel++;
+	for (int i = 0; i < MAX_HANDLERS; i++) {
+		struct run *r = &runs[i];
+
+		if (!r->active || r->retired)
+			continue;
+		r->retired = 1;
+		r->timed_out = 1;	/* no budget to watch any more */
+		if (!r->leaf[0] || cgroup_leaf_kill(r->leaf))
+			kill(-r->pid, SIGKILL);
+	}
+}
+
 static int read_event(int fd, int *events_fd)
 {
 	char line[EVENT_LINE_MAX];
@@ -290,9 +322,7 @@ static int read_event(int fd, int *events_fd)
 	if (n < 0) {
 		if (errno == EAGAIN || errno == EINTR)
 			return 0;
-		say(4, "reading events failed: %s; reopening", strerror(errno));
-		close(fd);
-		*events_fd = -1;
+		close_events(events_fd, strerror(errno));
 		return -1;
 	}
 	line[n] = '\0';
@@ -410,13 +440,10 @@ int main(int argc, char **argv)
 			if (slot_of[k] >= 0) {
 				finish_handler(events_fd, &runs[slot_of[k]]);
 			} else if (slot_of[k] == -1) {
-				if (fds[k].revents & (POLLHUP | POLLERR | POLLNVAL)) {
-					say(4, "event channel closed (module unloaded?); reopening");
-					close(events_fd);
-					events_fd = -1;
-				} else {
+				if (fds[k].revents & (POLLHUP | POLLERR | POLLNVAL))
+					close_events(&events_fd, "module unloaded?");
+				else
 					read_event(events_fd, &events_fd);
-				}
 			} else {
 				struct signalfd_siginfo si;
 

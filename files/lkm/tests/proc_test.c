@@ -477,6 +477,8 @@ static void test_events(void)
 	ok(poll(&pfd, 1, 0) == 0, "poll: no POLLIN");
 	ok(write(fd, "done 999999999\n", 15) < 0 && errno == ENOENT,
 	   "done for an unknown id: ENOENT");
+	ok(write(fd, "done 1\n", 7) < 0 && errno == ENOENT,
+	   "done for an id of an earlier load: ENOENT");
 	ok(write(fd, "done x\n", 7) < 0 && errno == EINVAL,
 	   "done x: EINVAL");
 	ok(write(fd, "bogus\n", 6) < 0 && errno == EINVAL, "bogus: EINVAL");

@@ -334,6 +334,44 @@ def test_h_unloading_the_module_ends_a_grace(host, console):
     wait_for(lambda: "runner=1" in host.file("/proc/graceful_shutdown_status").content_string, "the runner", 30)
 
 
+def test_h_a_reload_retires_the_handlers_of_the_old_module(host, console):
+    """Module reloaded while a handler runs (issue 10): the runner kills that handler (its event
+    is gone with the old module) and never writes its "done" to the new one, whose event IDs
+    differ from the old ones anyway; a new grace then lasts until its own handler has ended."""
+    if not GRACE_MAX_MS:
+        pytest.skip("no grace with RUNTIME_GRACE_MAX_MS=0")
+    since, since_wall = console.offset(), int(time.time()) - 1
+    old = Hog(host, "reload-old")
+    old.register(f"{HANDLERS}/never-exits", timeout_ms=GRACE_MAX_MS)
+    host.run(f"touch {old.go}")
+    wait_for(lambda: [g for g in console.graces(since) if g.pid == old.pid], "the first grace")
+    wait_for(lambda: host.run("pgrep -f 'sleep 100000'").rc == 0, "the first handler to run", 10)
+    try:
+        assert host.run("rmmod graceful_shutdown").rc == 0
+        assert host.run("modprobe graceful_shutdown").rc == 0
+        # no runner restart: the runner reopens the event file by itself and retires the old
+        # handler at once, long before its budget would have ended it
+        wait_for(lambda: host.run("pgrep -f 'sleep 100000'").rc == 1, "the old handler to be retired", 4)
+        wait_for(lambda: "runner=1" in host.file("/proc/graceful_shutdown_status").content_string,
+                 "the runner to reopen the event file", 30)
+    finally:
+        host.run("modprobe graceful_shutdown")
+        host.run("! command -v oomgs-register >/dev/null || oomgs-register apply")
+    old.go_and_wait_dead(timeout=30)
+
+    new = Hog(host, "reload-new")
+    new.register(f"{HANDLERS}/record-victim-slowly", timeout_ms=GRACE_MAX_MS)
+    new.go_and_wait_dead()
+    seen = handler_output(host, new.pid)
+    assert seen["complete"] == "yes" and seen["OOMGS_PHASE"] == "grace", seen
+    (kill,) = [k for k in console.oom_kills(since) if k.pid == new.pid]
+    # printk time and /proc/uptime are different clocks: allow them a little drift
+    assert kill.time >= float(seen["ended_uptime"]) - 0.25, f"the grace ended before its handler: {kill}, {seen}"
+    journal = runner_journal(host, since_wall)
+    assert "retired (its event channel closed)" in journal and "no done (channel closed)" in journal, journal
+    assert console.kernel_problems(since) == []
+
+
 def survive_a_grace(host, console, name):
     """A hog whose handler raises its limit: it survives its grace. Returns (hog, cgroup dir)."""
     since = console.offset()
