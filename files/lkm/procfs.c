@@ -231,7 +231,7 @@ int gs_procfs_init(void)
 {
 	if (!proc_create(GS_PROC_REG, 0600, NULL, &gs_reg_proc_ops))
 		return -ENOMEM;
-	if (!proc_create_single(GS_PROC_STATUS, 0444, NULL, gs_status_show)) {
+	if (!proc_create_single(GS_PROC_STATUS, 0400, NULL, gs_status_show)) {
 		remove_proc_entry(GS_PROC_REG, NULL);
 		return -ENOMEM;
 	}

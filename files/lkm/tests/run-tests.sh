@@ -45,8 +45,9 @@ for f in /proc/graceful_shutdown /proc/graceful_shutdown_events; do
 		echo "ok - # SKIP no user namespaces (CONFIG_USER_NS)"
 	fi
 done
-check "status is world-readable" "backend=" \
+check "uid 65534 cannot read the status" "Permission denied" \
 	setpriv --reuid=65534 --regid=65534 --clear-groups \
 	cat /proc/graceful_shutdown_status
+check "root reads the status" "backend=" cat /proc/graceful_shutdown_status
 
 exit $fail
