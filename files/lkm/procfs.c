@@ -5,9 +5,10 @@
  *
  * The registration file is mode 0600 and every open and write also
  * checks CAP_SYS_ADMIN. A write is parsed (parse.c), resolved here (the
- * PID must name a live process, the handler must exist as a regular
- * file) and then applied to the table as a whole (registry.c). Every
- * rejected write returns an errno and logs one rate-limited line.
+ * PID must name a live process other than init, the handler must pass
+ * the runner's path rules) and then applied to the table as a whole
+ * (registry.c). Every rejected write returns an errno and logs one
+ * rate-limited line.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -21,6 +22,7 @@
 #include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
+#include <linux/uidgid.h>
 #include <linux/seq_file.h>
 #include <linux/slab.h>
 #include <linux/string.h>
@@ -50,6 +52,9 @@ static int gs_resolve_process(struct gs_cmd *cmd, const char **why)
 	} else if (task->flags & PF_KTHREAD) {
 		*why = "PID is a kernel thread";
 		ret = -EINVAL;
+	} else if (is_global_init(task)) {
+		*why = "PID is init, which the OOM killer never kills";
+		ret = -EINVAL;
 	} else if (!atomic_read(&task->signal->live)) {
 		*why = "process is exiting";
 		ret = -ESRCH;
@@ -61,29 +66,74 @@ static int gs_resolve_process(struct gs_cmd *cmd, const char **why)
 }
 
 /*
- * The handler must exist and be a regular file (a symlink as the last
- * component is refused). Ownership, mode and the directories on the way
- * are checked by the runner each time before it executes the handler.
+ * One component of a handler path, PATH cut after it: never a symlink (nor
+ * a /proc magic link such as /proc/PID/root), owned by root, not writable
+ * by group or others; the handler itself also a regular file that its
+ * owner may execute.
  */
-static int gs_check_handler(const char *name, const char **why)
+static int gs_check_component(const char *name, bool handler,
+			      const char **why)
 {
+	struct inode *inode;
 	struct path path;
 	int ret;
 
-	ret = kern_path(name, 0, &path);
+	ret = kern_path(name, LOOKUP_NO_SYMLINKS, &path);
+	if (ret == -ELOOP) {
+		*why = "a symlink on the way to the handler";
+		return -EINVAL;
+	}
 	if (ret) {
 		*why = "handler path cannot be resolved";
 		return ret;
 	}
+	inode = d_inode(path.dentry);
 	if (d_is_symlink(path.dentry)) {
-		*why = "handler is a symlink";
+		*why = handler ? "handler is a symlink" :
+				 "a symlink on the way to the handler";
 		ret = -EINVAL;
-	} else if (!d_is_reg(path.dentry)) {
+	} else if (handler && !d_is_reg(path.dentry)) {
 		*why = "handler is not a regular file";
 		ret = -EINVAL;
+	} else if (!uid_eq(inode->i_uid, GLOBAL_ROOT_UID)) {
+		*why = handler ? "handler is not owned by root" :
+				 "a directory on the way is not owned by root";
+		ret = -EACCES;
+	} else if (inode->i_mode & 0022) {
+		*why = handler ? "handler is writable by group or others" :
+				 "a directory on the way is writable by group or others";
+		ret = -EACCES;
+	} else if (handler && !(inode->i_mode & 0100)) {
+		*why = "handler is not executable";
+		ret = -EACCES;
 	}
 	path_put(&path);
 	return ret;
+}
+
+/*
+ * Refuse now what the runner would refuse every time: the same rules on
+ * "/", every directory on the way and the handler. The runner still
+ * checks before each run, because files change after registration.
+ */
+static int gs_check_handler(const char *name, const char **why)
+{
+	char prefix[GS_PATH_MAX];
+	const char *slash;
+	int ret;
+
+	ret = gs_check_component("/", false, why);
+	for (slash = strchr(name + 1, '/'); !ret && slash;
+	     slash = strchr(slash + 1, '/')) {
+		size_t len = slash - name;
+
+		if (len >= sizeof(prefix))
+			return -ENAMETOOLONG;	/* parse.c bounds the path */
+		memcpy(prefix, name, len);
+		prefix[len] = '\0';
+		ret = gs_check_component(prefix, false, why);
+	}
+	return ret ? ret : gs_check_component(name, true, why);
 }
 
 static int gs_resolve(struct gs_cmd *cmd, const char **why)

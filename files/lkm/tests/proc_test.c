@@ -48,8 +48,12 @@
 #define MAX_REG		128
 
 static int tests, failed;
-static char tmpdir[] = "/tmp/gs-proc-test.XXXXXX";
+/* Under /run, not /tmp: a handler in a world-writable directory is refused. */
+static char tmpdir[] = "/run/gs-proc-test.XXXXXX";
 static char handler[256], symlink_path[256], dir_path[256];
+/* Handlers that the runner would refuse, so the module refuses them too. */
+static char link_dir[300], open_dir[300], in_dir[400], via_link_dir[400];
+static char in_open_dir[400], group_writable[300], not_exec[300], not_root[300];
 
 static void ok(int cond, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -261,6 +265,18 @@ static void *thread_fn(void *arg)
 	return NULL;
 }
 
+static void make_handler(const char *path, mode_t mode, uid_t uid)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0700);
+
+	if (fd < 0 || write(fd, "#!/bin/sh\nexit 0\n", 17) != 17 ||
+	    fchmod(fd, mode) || fchown(fd, uid, 0)) {
+		perror(path);
+		exit(2);
+	}
+	close(fd);
+}
+
 static void setup_files(void)
 {
 	int fd;
@@ -282,12 +298,37 @@ static void setup_files(void)
 		perror("setup");
 		exit(2);
 	}
+	snprintf(in_dir, sizeof(in_dir), "%s/h", dir_path);
+	snprintf(link_dir, sizeof(link_dir), "%s/link-dir", tmpdir);
+	snprintf(via_link_dir, sizeof(via_link_dir), "%s/h", link_dir);
+	snprintf(open_dir, sizeof(open_dir), "%s/open", tmpdir);
+	snprintf(in_open_dir, sizeof(in_open_dir), "%s/h", open_dir);
+	snprintf(group_writable, sizeof(group_writable), "%s/gw", tmpdir);
+	snprintf(not_exec, sizeof(not_exec), "%s/noexec", tmpdir);
+	snprintf(not_root, sizeof(not_root), "%s/nobody", tmpdir);
+	make_handler(in_dir, 0755, 0);
+	if (symlink(dir_path, link_dir) || mkdir(open_dir, 0755) ||
+	    chmod(open_dir, 0777)) {
+		perror("setup");
+		exit(2);
+	}
+	make_handler(in_open_dir, 0755, 0);
+	make_handler(group_writable, 0775, 0);
+	make_handler(not_exec, 0644, 0);
+	make_handler(not_root, 0755, 65534);
 }
 
 static void cleanup_files(void)
 {
 	unlink(handler);
 	unlink(symlink_path);
+	unlink(in_dir);
+	unlink(link_dir);
+	unlink(in_open_dir);
+	rmdir(open_dir);
+	unlink(group_writable);
+	unlink(not_exec);
+	unlink(not_root);
 	rmdir(dir_path);
 	rmdir(tmpdir);
 }
@@ -356,6 +397,20 @@ static void test_register(void)
 	   "missing handler: ENOENT");
 	ok(wrf("%d %s\n", p, dir_path) == -EINVAL, "directory: EINVAL");
 	ok(wrf("%d %s\n", p, symlink_path) == -EINVAL, "symlink: EINVAL");
+	ok(wrf("%d %s\n", p, in_dir) == 0, "handler in a safe directory");
+	ok(wrf("%d %s\n", p, via_link_dir) == -EINVAL,
+	   "symlinked directory on the way: EINVAL");
+	ok(wrf("%d /proc/self/root%s\n", p, handler) == -EINVAL,
+	   "/proc/self/root on the way: EINVAL");
+	ok(wrf("%d %s\n", p, in_open_dir) == -EACCES,
+	   "world-writable directory on the way: EACCES");
+	ok(wrf("%d %s\n", p, group_writable) == -EACCES,
+	   "group-writable handler: EACCES");
+	ok(wrf("%d %s\n", p, not_exec) == -EACCES,
+	   "handler not executable: EACCES");
+	ok(wrf("%d %s\n", p, not_root) == -EACCES,
+	   "handler not owned by root: EACCES");
+	ok(wrf("%d %s", p, handler) == 0, "the safe handler again");
 	memset(line, 'a', 300);
 	line[300] = '\0';
 	ok(wrf("%d /%s\n", p, line) == -ENAMETOOLONG,
@@ -367,6 +422,7 @@ static void test_register(void)
 	ok(wrf("%d %s\n%d %s\n", p, handler, p, handler) == -EINVAL,
 	   "same PID twice: EINVAL");
 	ok(wrf("2 %s\n", handler) == -EINVAL, "kernel thread: EINVAL");
+	ok(wrf("1 %s\n", handler) == -EINVAL, "init: EINVAL");
 
 	dead = fork();
 	if (dead == 0)

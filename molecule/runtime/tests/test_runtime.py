@@ -272,13 +272,25 @@ def test_f_non_root_cannot_register(host):
     host.run(f"kill {victim}")
 
 
-def test_f_an_unsafe_handler_is_refused_by_the_runner(host, console):
+def test_f_an_unsafe_handler_is_refused_at_registration_and_by_the_runner(host, console):
     since_wall = int(time.time()) - 1
     hog = Hog(host, "unsafe-f")
-    hog.register(f"{HANDLERS}/world-writable")
-    hog.go_and_wait_dead()
-    journal = wait_for(lambda: "refusing" in runner_journal(host, since_wall) and runner_journal(host, since_wall),
-                       "the runner's refusal")
+    # the module refuses at once what the runner would never run
+    for handler, errno_text in [(f"{HANDLERS}/world-writable", "Permission denied"),
+                                (f"/proc/self/root{HANDLERS}/record-victim", "Invalid argument")]:
+        refused = host.run(f"echo '{hog.pid} {handler}' > /proc/graceful_shutdown")
+        assert refused.rc != 0 and errno_text in refused.stderr, (handler, refused.stderr)
+    # the runner checks again before each run: this one became unsafe after its registration
+    changed = f"{HANDLERS}/made-unsafe"
+    host.run(f"install -m 0755 {HANDLERS}/record-victim {changed}")
+    try:
+        hog.register(changed)
+        host.run(f"chmod 0777 {changed}")
+        hog.go_and_wait_dead()
+        journal = wait_for(lambda: "refusing" in runner_journal(host, since_wall) and runner_journal(host, since_wall),
+                           "the runner's refusal")
+    finally:
+        host.run(f"rm -f {changed}")
     assert "writable by group or others" in journal
     assert host.run(f"ls {OUTPUT}").stdout.strip() == "", "the unsafe handler ran"
 
@@ -287,6 +299,7 @@ def test_f_malformed_registrations_get_an_errno(host):
     for line, errno_text in [("abc /bin/true", "Invalid argument"),
                              ("1 relative/path", "Invalid argument"),
                              ("999999 /bin/true", "No such process"),
+                             (f"1 {HANDLERS}/record-victim", "Invalid argument"),
                              ("1 /bin/true timeout_ms=0", "out of range")]:
         result = host.run(f"echo '{line}' > /proc/graceful_shutdown")
         assert result.rc != 0 and errno_text in result.stderr, (line, result.stderr)
