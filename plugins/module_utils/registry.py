@@ -67,10 +67,12 @@ CLI_HINT = "apply role oom.graceful_shutdown.registrations"
 # What the kernel module means by each errno of a write to /proc/graceful_shutdown (docs/lkm.md).
 ERRNO_MEANING = {
     "EPERM": "the writer lacks CAP_SYS_ADMIN in the initial user namespace: run as real root (become: true), not in a container",
-    "EACCES": "permission denied: /proc/graceful_shutdown is mode 0600, run as root (become: true)",
+    "EACCES": ("permission denied: /proc/graceful_shutdown is mode 0600, run as root (become: true); or, on a "
+               "write, the runner would never run the handler: it, '/' or a directory on the way is not owned "
+               "by root or is writable by group or others, or it is not executable"),
     "E2BIG": "the write is larger than 4096 bytes or has more than 128 lines",
-    "EINVAL": ("a line is malformed, a PID is a kernel thread or appears twice, or the handler is a symlink "
-               "or not a regular file"),
+    "EINVAL": ("a line is malformed, a PID is a kernel thread or init or appears twice, the handler is a "
+               "symlink or not a regular file, or there is a symlink (or a /proc magic link) on the way to it"),
     "ENAMETOOLONG": "the handler path is longer than 255 characters",
     "ERANGE": "timeout_ms is outside 1..60000 or reserve_kb outside 0..1048576",
     "EOPNOTSUPP": ("signal= needs a grace period (backend hook, a patched kernel) and reserve_kb= a patched "
@@ -79,7 +81,6 @@ ERRNO_MEANING = {
               "process ID"),
     "ENOENT": "an unregistered PID was to be unregistered, or the handler path does not exist",
     "ENOTDIR": "a directory on the handler path is not a directory",
-    "ELOOP": "too many symlinks on the handler path",
     "ENOSPC": "the table is full: 128 live registrations; unregister some first",
     "EFAULT": "bad user buffer",
     "ENOMEM": "the kernel is out of memory",
