@@ -33,6 +33,7 @@
 #include "cgroup.h"
 #include "event.h"
 #include "path_check.h"
+#include "pending.h"
 #include "spawn.h"
 
 #define MAX_HANDLERS 16
@@ -58,6 +59,8 @@ static struct run runs[MAX_HANDLERS];
  * event IDs): it is killed, and its "done" is never written to a newer one.
  */
 static unsigned int events_channel;
+/* Events read, waiting for a free slot: started most urgent first. */
+static struct pending pending;
 static struct {
 	const char *events_path;
 	const char *cgroup_base;
@@ -248,6 +251,9 @@ static void start_handler(int events_fd, const struct event *ev)
 		return;
 	}
 	r->active = 1;
+	say(6, "event %llu: handler started (pid %d), %lld ms after the victim was chosen",
+	    (unsigned long long)ev->id, (int)r->pid,
+	    (long long)(r->started_ns / 1000000ull) - (long long)ev->ts_ms);
 }
 
 static void finish_handler(int events_fd, struct run *r)
@@ -300,6 +306,9 @@ static void close_events(int *events_fd, const char *why)
 	close(*events_fd);
 	*events_fd = -1;
 	events_channel++;
+	for (struct pending_event p; !pending_take(&pending, &p);)
+		say(4, "event %llu: handler not started: its event channel closed",
+		    (unsigned long long)p.ev.id);
 	for (int i = 0; i < MAX_HANDLERS; i++) {
 		struct run *r = &runs[i];
 
@@ -312,26 +321,56 @@ static void close_events(int *events_fd, const char *why)
 	}
 }
 
-static int read_event(int fd, int *events_fd)
+/* Read every queued event (as many as there is room for) into the pending queue. */
+static void read_events(int *events_fd)
 {
 	char line[EVENT_LINE_MAX];
 	struct event ev;
 	const char *why;
-	ssize_t n = read(fd, line, sizeof(line) - 1);
 
-	if (n < 0) {
-		if (errno == EAGAIN || errno == EINTR)
-			return 0;
-		close_events(events_fd, strerror(errno));
-		return -1;
+	while (*events_fd >= 0 && pending.n < PENDING_MAX) {
+		ssize_t n = read(*events_fd, line, sizeof(line) - 1);
+
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				close_events(events_fd, strerror(errno));
+			return;
+		}
+		line[n] = '\0';
+		if (event_parse(line, &ev, &why))
+			say(3, "ignoring malformed event (%s): %s", why, line);
+		else
+			pending_add(&pending, &ev, now_ns());
 	}
-	line[n] = '\0';
-	if (event_parse(line, &ev, &why)) {
-		say(3, "ignoring malformed event (%s): %s", why, line);
-		return 0;
+}
+
+/*
+ * Start pending handlers while slots are free, the one due first first. A
+ * grace that ended while its event waited is not started: too late.
+ */
+static void start_pending(int events_fd)
+{
+	struct pending_event p;
+	int free_slots = 0;
+
+	for (int i = 0; i < MAX_HANDLERS; i++)
+		free_slots += !runs[i].active;
+	while (free_slots > 0 && !pending_take(&pending, &p)) {
+		uint64_t now = now_ns();
+
+		if (p.ev.phase == PHASE_GRACE) {
+			if (now >= p.due_ns) {
+				say(4, "event %llu: handler %s not started: too late, its grace ended %llu ms before a slot was free",
+				    (unsigned long long)p.ev.id, p.ev.handler,
+				    (unsigned long long)((now - p.due_ns) / 1000000ull));
+				send_done(events_fd, &p.ev);
+				continue;
+			}
+			p.ev.deadline_ms = (p.due_ns - now) / 1000000ull;
+		}
+		start_handler(events_fd, &p.ev);
+		free_slots--;
 	}
-	start_handler(fd, &ev);
-	return 1;
 }
 
 static void usage(void)
@@ -394,16 +433,14 @@ int main(int argc, char **argv)
 	for (;;) {
 		struct pollfd fds[2 + MAX_HANDLERS];
 		int slot_of[2 + MAX_HANDLERS];
-		int nfds = 0, busy = 0, free_slot = 0, timeout = 1000;
+		int nfds = 0, busy = 0, timeout = 1000;
 		uint64_t now = now_ns();
 
 		for (int i = 0; i < MAX_HANDLERS; i++) {
 			struct run *r = &runs[i];
 
-			if (!r->active) {
-				free_slot = 1;
+			if (!r->active)
 				continue;
-			}
 			busy++;
 			if (!r->timed_out && now >= r->deadline_ns)
 				expire(r);
@@ -421,7 +458,7 @@ int main(int argc, char **argv)
 			break;
 		if (events_fd < 0 && !stopping)
 			events_fd = open_events();
-		if (events_fd >= 0 && free_slot && !stopping) {
+		if (events_fd >= 0 && pending.n < PENDING_MAX && !stopping) {
 			fds[nfds].fd = events_fd;
 			fds[nfds].events = POLLIN;
 			slot_of[nfds++] = -1;
@@ -443,7 +480,7 @@ int main(int argc, char **argv)
 				if (fds[k].revents & (POLLHUP | POLLERR | POLLNVAL))
 					close_events(&events_fd, "module unloaded?");
 				else
-					read_event(events_fd, &events_fd);
+					read_events(&events_fd);
 			} else {
 				struct signalfd_siginfo si;
 
@@ -453,9 +490,14 @@ int main(int argc, char **argv)
 					for (int i = 0; i < MAX_HANDLERS; i++)
 						if (runs[i].active && !runs[i].timed_out)
 							expire(&runs[i]);
+					for (struct pending_event p; !pending_take(&pending, &p);)
+						say(4, "event %llu: handler not started: the runner is stopping",
+						    (unsigned long long)p.ev.id);
 				}
 			}
 		}
+		if (!stopping)
+			start_pending(events_fd);
 	}
 	say(6, "stopped");
 	return 0;
