@@ -50,6 +50,7 @@ WRITE_MAX_LINES = 128
 LINE_MAX_LEN = 512
 
 PF_KTHREAD = 0x00200000
+INIT_PID = 1  # never an OOM victim; the kernel module refuses it
 RUN_TIMEOUT = 60  # seconds for a systemctl call
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -520,7 +521,7 @@ def _read(path):
 
 
 def process_problem(system, pid):
-    """Why PID cannot be registered (no such process, exiting, kernel thread, the caller, a thread), or None."""
+    """Why PID cannot be registered (no such process, exiting, kernel thread, init, the caller, a thread), or None."""
     base = os.path.join(system.proc, str(pid))
     try:
         text = _read(os.path.join(base, "stat"))
@@ -533,6 +534,8 @@ def process_problem(system, pid):
         return "process %d is exiting (state %s)" % (pid, fields[0])
     if int(fields[6]) & PF_KTHREAD:
         return "PID %d is a kernel thread, which cannot be registered" % pid
+    if pid == INIT_PID:
+        return "PID 1 is init, which the OOM killer never kills: register the process that may run out of memory"
     if pid == system.self_pid:
         return "PID %d is the caller itself" % pid
     try:
@@ -546,7 +549,7 @@ def process_problem(system, pid):
 
 
 def _user_pids(system):
-    """Every process in /proc that is neither a kernel thread nor the caller."""
+    """Every process in /proc that is neither a kernel thread, nor init, nor the caller."""
     try:
         names = os.listdir(system.proc)
     except OSError as exc:
@@ -556,7 +559,7 @@ def _user_pids(system):
         if not re.match(r"^[1-9][0-9]*$", name):
             continue
         pid = int(name)
-        if pid == system.self_pid:
+        if pid in (system.self_pid, INIT_PID):
             continue
         try:
             fields = _read(os.path.join(system.proc, name, "stat")).rpartition(")")[2].split()

@@ -304,13 +304,15 @@ def test_normalize_selector_refuses(selector, why):
 
 def test_resolve_pid(world):
     world.process(100)
+    world.process(1, comm="systemd")
     world.kthread(2)
     world.process(101, state="Z")
     world.process(102, tgid=100)
     system = world.system()
     assert registry.resolve({"pid": 100}, system) == [100]
+    assert registry.resolve({"comm": "systemd"}, system) == []
     for pid, why in [(99, "no process has PID 99"), (2, "kernel thread"), (101, "exiting"),
-                     (102, "thread of process 100")]:
+                     (1, "init"), (102, "thread of process 100")]:
         pids, reason = registry.resolve_detail({"pid": pid}, system)
         assert pids == [] and why in reason
 
