@@ -14,11 +14,15 @@ GRACE_SAMPLE_S seconds of a grace whose handler sleeps), how soon the kill
 follows "done" and the end of an expired grace (kernel log times), and prints
 the runner's resident memory.
 
-    benchmarks/handler_latency.py [--vm runtime-vm] [--trials 10] [--cpus N] [--json]
+    benchmarks/handler_latency.py [--vm runtime-vm] [--trials 10] [--cpus N] [--spawn MODE] [--json]
 
 --cpus N restarts the VM (same disk) with N vCPUs first; --json prints one
 object per handler (means, ratio) plus the victim's CPU share, for comparing
-runs.
+runs. --spawn both (the default) measures, side by side in this run, the two
+ways the runner can start a handler: clone3() straight into its leaf cgroup
+(what it does) and fork() with the child moving itself there (its fallback,
+forced with OOMGS_RUNNER_SPAWN=fork in a runtime drop-in); clone3 or fork
+measures one.
 
 A benchmark, not a test: it prints a table and asserts nothing.
 """
@@ -188,13 +192,30 @@ def victim_cpu_share(name: str, trials: int = 3) -> float:
     return statistics.mean(shares)
 
 
+SPAWN_DROPIN = "/run/systemd/system/oomgs-runner.service.d/50-bench-spawn.conf"
+
+
+def use_spawn(name: str, mode: str) -> None:
+    """Restart the runner so that it starts handlers by MODE (clone3 or fork)."""
+    if mode == "fork":
+        sh(name, f"mkdir -p {Path(SPAWN_DROPIN).parent} && printf '[Service]\\nEnvironment=OOMGS_RUNNER_SPAWN=fork\\n'"
+                 f" > {SPAWN_DROPIN}")
+    else:
+        sh(name, f"rm -f {SPAWN_DROPIN}")
+    sh(name, "systemctl daemon-reload && systemctl restart oomgs-runner"
+             " && until grep -q runner=1 /proc/graceful_shutdown_status; do sleep 0.2; done")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vm", default="runtime-vm", help="running test VM (testbed/vm.py name)")
     parser.add_argument("--trials", type=int, default=10)
     parser.add_argument("--cpus", type=int, help="restart the VM (same disk) with this many vCPUs first")
+    parser.add_argument("--spawn", choices=("both", "clone3", "fork"), default="both",
+                        help="how the runner starts handlers: both side by side (default), or one")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args()
+    spawns = ("fork", "clone3") if args.spawn == "both" else (args.spawn,)
 
     if args.cpus:
         vm.restart(args.vm, cpus=args.cpus)
@@ -203,11 +224,18 @@ def main() -> int:
         print(f"kernel: {kernel}, vCPUs: {cpus}, memcg limit 64 MiB, {args.trials} trials per handler, TCG emulation")
     paths = install_handlers(args.vm)
     rows, done_to_kill = [], []
-    for title, path in paths.items():
-        chosen_to_end, runner_ran, to_kill = zip(*(one_oom(args.vm, path, trial) for trial in range(args.trials)))
-        done_to_kill += to_kill
-        standalone = [float(t) for t in sh(args.vm, f"python3 -c '{STANDALONE}' {path} {args.trials}").split()]
-        rows.append((title, statistics.mean(chosen_to_end), statistics.mean(runner_ran), statistics.mean(standalone)))
+    try:
+        for spawn in spawns:
+            use_spawn(args.vm, spawn)
+            for title, path in paths.items():
+                chosen_to_end, runner_ran, to_kill = zip(*(one_oom(args.vm, path, trial)
+                                                          for trial in range(args.trials)))
+                done_to_kill += to_kill
+                standalone = [float(t) for t in sh(args.vm, f"python3 -c '{STANDALONE}' {path} {args.trials}").split()]
+                rows.append((title, spawn, statistics.mean(chosen_to_end), statistics.mean(runner_ran),
+                             statistics.mean(standalone)))
+    finally:
+        use_spawn(args.vm, "clone3")
 
     share = victim_cpu_share(args.vm)
     expiry_to_kill = grace_end_to_kill_ms(args.vm)
@@ -220,17 +248,18 @@ def main() -> int:
             "victim_cpu_share_during_grace": round(share, 4),
             "done_to_kill_ms": round(statistics.mean(done_to_kill), 1),
             "grace_end_to_kill_ms": round(expiry_to_kill, 1),
-            "handlers": [{"handler": title, "victim_chosen_to_handler_exit_ms": round(oom_ms, 1),
+            "handlers": [{"handler": title, "spawn": spawn, "victim_chosen_to_handler_exit_ms": round(oom_ms, 1),
                           "handler_run_ms": round(ran_ms, 1), "standalone_ms": round(alone_ms, 1),
-                          "ratio": round(oom_ms / alone_ms, 2)} for title, oom_ms, ran_ms, alone_ms in rows],
+                          "ratio": round(oom_ms / alone_ms, 2)} for title, spawn, oom_ms, ran_ms, alone_ms in rows],
             "runner": runner}, indent=2))
         return 0
-    header = ("handler", "victim chosen -> handler exit", "handler run (runner)", "standalone", "ratio",
-              "prototype (OOM path / standalone / ratio)")
+    header = ("handler", "runner starts it by", "victim chosen -> handler exit", "handler run (runner)", "standalone",
+              "ratio", "prototype (OOM path / standalone / ratio)")
     print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-    for title, oom_ms, ran_ms, alone_ms in rows:
+    for title, spawn, oom_ms, ran_ms, alone_ms in sorted(rows, key=lambda row: list(paths).index(row[0])):
         proto = " / ".join(PROTOTYPE[title])
-        print(f"| {title} | {oom_ms:.1f} ms | {ran_ms:.1f} ms | {alone_ms:.1f} ms | {oom_ms / alone_ms:.1f}x | {proto} |")
+        print(f"| {title} | {spawn} | {oom_ms:.1f} ms | {ran_ms:.1f} ms | {alone_ms:.1f} ms | {oom_ms / alone_ms:.1f}x"
+              f" | {proto} |")
     print(f"\nvictim's CPU during its grace: {share * 100:.1f}% of one CPU (mean of 3 graces,"
           f" {GRACE_SAMPLE_S} s sampled each)")
     print(f"\"done\" -> kill: {statistics.mean(done_to_kill):.1f} ms (mean of {len(done_to_kill)} OOMs);"

@@ -33,7 +33,7 @@ struct spawn_clone_args {
 	uint64_t cgroup;
 };
 
-pid_t spawn_into_cgroup(int cgroup_fd, int *pidfd, int *in_cgroup)
+pid_t spawn_into_cgroup(int cgroup_fd, int use_clone3, int *pidfd, int *in_cgroup)
 {
 	struct spawn_clone_args args = {
 		.flags = SPAWN_CLONE_PIDFD | (cgroup_fd >= 0 ? SPAWN_CLONE_INTO_CGROUP : 0),
@@ -45,9 +45,11 @@ pid_t spawn_into_cgroup(int cgroup_fd, int *pidfd, int *in_cgroup)
 
 	*pidfd = -1;
 	*in_cgroup = cgroup_fd >= 0;
-	pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
-	if (pid >= 0 || (errno != ENOSYS && errno != EPERM && errno != E2BIG))
-		return pid;
+	if (use_clone3) {
+		pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+		if (pid >= 0 || (errno != ENOSYS && errno != EPERM && errno != E2BIG))
+			return pid;
+	}
 	*in_cgroup = 0;
 	pid = fork();
 	if (pid > 0)
