@@ -46,8 +46,7 @@ struct run {
 	int pidfd;
 	uint64_t started_ns;	/* CLOCK_BOOTTIME */
 	uint64_t deadline_ns;
-	int timed_out;
-	int retired;		/* its event channel closed: killed, no "done" */
+	int timed_out;		/* killed: by its budget, a stop, or a closed channel */
 	unsigned int channel;	/* events_channel when it started */
 	char leaf[600];
 };
@@ -261,7 +260,7 @@ static void start_handler(int events_fd, const struct event *ev)
 static void finish_handler(int events_fd, struct run *r)
 {
 	uint64_t end = now_ns();
-	int status = 0;
+	int status = 0, retired = r->channel != events_channel;
 	char outcome[64];
 
 	waitpid(r->pid, &status, 0);
@@ -272,9 +271,9 @@ static void finish_handler(int events_fd, struct run *r)
 	} else {
 		kill(-r->pid, SIGKILL);
 	}
-	if (r->channel == events_channel)
+	if (!retired)
 		send_done(events_fd, &r->ev);
-	if (r->retired)
+	if (retired)
 		snprintf(outcome, sizeof(outcome), "retired (its event channel closed)");
 	else if (r->timed_out)
 		snprintf(outcome, sizeof(outcome), "killed after its time budget");
@@ -286,19 +285,32 @@ static void finish_handler(int events_fd, struct run *r)
 	    "event %llu: handler %s %s; ran %.3f ms; victim chosen to handler end %lld ms; %s",
 	    (unsigned long long)r->ev.id, r->ev.handler, outcome, (end - r->started_ns) / 1e6,
 	    (long long)(end / 1000000ull) - (long long)r->ev.ts_ms,
-	    r->channel == events_channel ? "done sent" : "no done (channel closed)");
+	    retired ? "no done (channel closed)" : "done sent");
 	if (r->pidfd >= 0)
 		close(r->pidfd);
 	r->active = 0;
+}
+
+/* Kill the handler and whatever it left in its leaf; its budget is watched no more. */
+static void kill_handler(struct run *r)
+{
+	r->timed_out = 1;
+	if (!r->leaf[0] || cgroup_leaf_kill(r->leaf))
+		kill(-r->pid, SIGKILL);
 }
 
 static void expire(struct run *r)
 {
 	say(4, "event %llu: handler %s exceeded its budget; killing it", (unsigned long long)r->ev.id,
 	    r->ev.handler);
-	r->timed_out = 1;
-	if (!r->leaf[0] || cgroup_leaf_kill(r->leaf))
-		kill(-r->pid, SIGKILL);
+	kill_handler(r);
+}
+
+/* Forget the events that wait for a slot, saying why each handler is not started. */
+static void drop_pending(const char *why)
+{
+	for (struct pending_event p; !pending_take(&pending, &p);)
+		say(4, "event %llu: handler not started: %s", (unsigned long long)p.ev.id, why);
 }
 
 /* The event channel closed (module unloaded or reloaded): retire its handlers. */
@@ -308,19 +320,11 @@ static void close_events(int *events_fd, const char *why)
 	close(*events_fd);
 	*events_fd = -1;
 	events_channel++;
-	for (struct pending_event p; !pending_take(&pending, &p);)
-		say(4, "event %llu: handler not started: its event channel closed",
-		    (unsigned long long)p.ev.id);
-	for (int i = 0; i < MAX_HANDLERS; i++) {
-		struct run *r = &runs[i];
-
-		if (!r->active || r->retired)
-			continue;
-		r->retired = 1;
-		r->timed_out = 1;	/* no budget to watch any more */
-		if (!r->leaf[0] || cgroup_leaf_kill(r->leaf))
-			kill(-r->pid, SIGKILL);
-	}
+	drop_pending("its event channel closed");
+	/* every running handler started on the closed channel (or an older one) */
+	for (int i = 0; i < MAX_HANDLERS; i++)
+		if (runs[i].active)
+			kill_handler(&runs[i]);
 }
 
 /* Read every queued event (as many as there is room for) into the pending queue. */
@@ -396,6 +400,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	static char own_cgroup[512];
+	const char *spawn;
 	char why[600];
 	sigset_t mask;
 	int sfd, events_fd = -1, c, no_cgroup = 0, stopping = 0;
@@ -413,7 +418,8 @@ int main(int argc, char **argv)
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	protect_self();
 	/* benchmarks/handler_latency.py compares both ways of starting a handler */
-	if (getenv("OOMGS_RUNNER_SPAWN") && !strcmp(getenv("OOMGS_RUNNER_SPAWN"), "fork")) {
+	spawn = getenv("OOMGS_RUNNER_SPAWN");
+	if (spawn && !strcmp(spawn, "fork")) {
 		opt.use_clone3 = 0;
 		say(5, "OOMGS_RUNNER_SPAWN=fork: handlers start by fork() and move to their leaf");
 	}
@@ -497,9 +503,7 @@ int main(int argc, char **argv)
 					for (int i = 0; i < MAX_HANDLERS; i++)
 						if (runs[i].active && !runs[i].timed_out)
 							expire(&runs[i]);
-					for (struct pending_event p; !pending_take(&pending, &p);)
-						say(4, "event %llu: handler not started: the runner is stopping",
-						    (unsigned long long)p.ev.id);
+					drop_pending("the runner is stopping");
 				}
 			}
 		}
