@@ -222,15 +222,15 @@ out:
 	}
 	kfree(cmds);
 	kfree(buf);
-	if (ret && line)
+	if (!ret)
+		return count;
+	if (line)
 		pr_warn_ratelimited("rejected write to /proc/%s (line %u): %s (errno %d)\n",
 				    GS_PROC_REG, line, why, -ret);
-	else if (ret)	/* the whole write: no line to name */
+	else	/* the whole write: no line to name */
 		pr_warn_ratelimited("rejected write to /proc/%s: %s (errno %d)\n",
 				    GS_PROC_REG, why, -ret);
-	if (ret)
-		return ret;
-	return count;
+	return ret;
 }
 
 static int gs_reg_show(struct seq_file *m, void *v)
