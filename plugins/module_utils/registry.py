@@ -216,6 +216,13 @@ def _check_reserve(reserve_kb):
         raise RegistryError("reserve_kb must be an integer from 0 to %d, got %r" % (RESERVE_MAX_KB, reserve_kb))
 
 
+def _check_options(timeout_ms, signal, reserve_kb):
+    """Raise RegistryError unless a registration's options are ones the kernel module accepts."""
+    _check_timeout(timeout_ms)
+    _check_signal(signal)
+    _check_reserve(reserve_kb)
+
+
 def option_fields(entry):
     """The 'key=value' options of a registration, in /proc order: timeout_ms always, the others when set."""
     fields = ["timeout_ms=%d" % entry.timeout_ms]
@@ -298,9 +305,7 @@ def format_line(pid, handler, timeout_ms, signal=None, reserve_kb=0):
     """The line that registers PID with HANDLER, TIMEOUT_MS and the options (no newline)."""
     entry = Entry(pid, handler, timeout_ms, signal, reserve_kb)
     _check_pid(pid)
-    _check_timeout(timeout_ms)
-    _check_signal(signal)
-    _check_reserve(reserve_kb)
+    _check_options(timeout_ms, signal, reserve_kb)
     problems = handler_syntax_problems(handler)
     if problems:
         raise RegistryError("; ".join(problems))
@@ -679,9 +684,7 @@ def make_declaration(name, selector, handler, timeout_ms, signal=None, reserve_k
     if kind == "pid":
         raise SelectorError("a pid selector is never persisted (a PID does not survive a restart): use pidfile, "
                             "service, exe or comm")
-    _check_timeout(timeout_ms)
-    _check_signal(signal)
-    _check_reserve(reserve_kb)
+    _check_options(timeout_ms, signal, reserve_kb)
     problems = handler_syntax_problems(handler)
     if problems:
         raise RegistryError("; ".join(problems))
@@ -869,9 +872,7 @@ def plan(desired, current, unregister=()):
     for item in desired:
         entry = Entry(*item)
         _check_pid(entry.pid)
-        _check_timeout(entry.timeout_ms)
-        _check_signal(entry.signal)
-        _check_reserve(entry.reserve_kb)
+        _check_options(entry.timeout_ms, entry.signal, entry.reserve_kb)
         if entry.pid in wanted and wanted[entry.pid] != entry:
             raise RegistryError("PID %d is wanted with two handlers or option sets: %s and %s"
                                 % (entry.pid, format_line(*wanted[entry.pid]), format_line(*entry)))
