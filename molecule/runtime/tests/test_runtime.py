@@ -320,6 +320,19 @@ def test_g_a_stale_registration_never_fires_for_a_reused_pid(host, console):
     host.run("rmdir /sys/fs/cgroup/oomgs-g")
 
 
+def load_the_module_again(host):
+    """modprobe after an rmmod; returns its result. The declared registrations (default scenario)
+    come back now rather than at the next timer run."""
+    loaded = host.run("modprobe graceful_shutdown")
+    host.run("! command -v oomgs-register >/dev/null || oomgs-register apply")
+    return loaded
+
+
+def wait_for_the_runner(host, what="the runner"):
+    """Until the runner has the module's event file open (status runner=1)."""
+    wait_for(lambda: "runner=1" in host.file("/proc/graceful_shutdown_status").content_string, what, 30)
+
+
 def test_h_unloading_the_module_ends_a_grace(host, console):
     """rmmod during a grace: the grace ends, the victim is killed, the kernel has nothing to
     say; modprobe and a runner restart bring everything back."""
@@ -338,13 +351,11 @@ def test_h_unloading_the_module_ends_a_grace(host, console):
         assert kill.time < grace.time + grace.ms / 1000, f"the grace did not end at rmmod: {grace}, {kill}"
         assert console.kernel_problems(since) == []
     finally:
-        assert host.run("modprobe graceful_shutdown").rc == 0
+        assert load_the_module_again(host).rc == 0
         assert host.run("systemctl restart oomgs-runner").rc == 0
-        # declared registrations (default scenario) come back now rather than at the next timer run
-        host.run("! command -v oomgs-register >/dev/null || oomgs-register apply")
     status = host.file("/proc/graceful_shutdown_status").content_string
     assert "backend=hook" in status, status
-    wait_for(lambda: "runner=1" in host.file("/proc/graceful_shutdown_status").content_string, "the runner", 30)
+    wait_for_the_runner(host)
 
 
 def test_h_a_reload_retires_the_handlers_of_the_old_module(host, console):
@@ -365,11 +376,9 @@ def test_h_a_reload_retires_the_handlers_of_the_old_module(host, console):
         # no runner restart: the runner reopens the event file by itself and retires the old
         # handler at once, long before its budget would have ended it
         wait_for(lambda: host.run("pgrep -f 'sleep 100000'").rc == 1, "the old handler to be retired", 4)
-        wait_for(lambda: "runner=1" in host.file("/proc/graceful_shutdown_status").content_string,
-                 "the runner to reopen the event file", 30)
+        wait_for_the_runner(host, "the runner to reopen the event file")
     finally:
-        host.run("modprobe graceful_shutdown")
-        host.run("! command -v oomgs-register >/dev/null || oomgs-register apply")
+        load_the_module_again(host)
     old.go_and_wait_dead(timeout=30)
 
     new = Hog(host, "reload-new")
