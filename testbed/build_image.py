@@ -47,7 +47,7 @@ PARTITION_START_SECTOR = 2048
 PACKAGES_FILE = HERE / "image" / "packages.txt"
 ROOTFS_FILES = HERE / "image" / "rootfs"
 MASKED_UNITS = ["apt-daily.timer", "apt-daily-upgrade.timer", "man-db.timer",
-                "e2scrub_all.timer", "fstrim.timer", "networking.service"]
+                "e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer", "networking.service"]
 CHROOT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8",
               "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
 
@@ -178,6 +178,8 @@ def configure(rootfs: Path, work: Path, mirror: str, security: str, release: str
             chroot(rootfs, "apt-get", "-q", "update", stdout=subprocess.DEVNULL)
             chroot(rootfs, "apt-get", "-q", "-y", "install", "grub-pc", stdout=subprocess.DEVNULL)
             chroot(rootfs, "apt-get", "clean")
+            # the initramfs that debootstrap made predates the test bed's initramfs-tools settings
+            chroot(rootfs, "update-initramfs", "-u", "-k", "all", stdout=subprocess.DEVNULL)
     finally:
         (rootfs / "usr/sbin/grub-install").unlink()
         chroot(rootfs, "dpkg-divert", "--local", "--rename", "--remove", "/usr/sbin/grub-install")

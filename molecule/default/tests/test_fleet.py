@@ -78,6 +78,16 @@ def test_patched_kernel_with_the_hook(host):
     assert status["backend"] == "hook", status
 
 
+def test_module_from_the_package_built_with_the_kernel(host):
+    release = host.check_output("uname -r")
+    # (dpkg knows the path the package ships, /lib/...; kmod may name it /usr/lib/... on Debian 13)
+    module = re.sub(r"^/usr/lib/", "/lib/", host.check_output("modinfo -n graceful_shutdown"))
+    owner = host.run(f"dpkg -S {module}")
+    assert owner.rc == 0 and owner.stdout.startswith(f"graceful-shutdown-module-{release}:"), (module, owner.stdout, owner.stderr)
+    assert not host.file("/usr/sbin/dkms").exists and not host.file(f"/lib/modules/{release}/build").exists, \
+        "the device got DKMS or the kernel's headers although the module came as a package"
+
+
 def test_kernel_command_line_has_the_flags(host):
     cmdline = host.file("/proc/cmdline").content_string.split()
     wanted = list(GRUB_DEFAULTS["grub_cmdline_flags"])

@@ -528,7 +528,7 @@ def test_j_without_a_reserve_the_same_server_saves_nothing(host, console, long_g
 def test_module_proc_interface_checks(host):
     """The module's own checks (docs/lkm.md): parser, bounds, permissions, event file."""
     assert host.run("systemctl stop oomgs-runner").rc == 0  # the event file has one reader
-    result = host.run("/usr/src/graceful-shutdown-0.1.0/tests/run-tests.sh")
+    result = host.run("/usr/local/lib/oomgs-tests/lkm-tests/run-tests.sh")
     assert host.run("systemctl start oomgs-runner").rc == 0
     assert result.rc == 0, result.stdout[-4000:] + result.stderr[-2000:]
 
