@@ -16,12 +16,13 @@ import shutil
 import pytest
 
 from ansible_collections.oom.graceful_shutdown.plugins.module_utils import registry
+from ansible_collections.oom.graceful_shutdown.plugins.module_utils import registry_proc
 
 SELF_PID = 4000000  # the caller's PID as the System sees it
 
 
 class _OsProxy(object):
-    """registry's view of the os module, with write() going to the fake kernel."""
+    """registry_proc's view of the os module, with write() going to the fake kernel."""
 
     def __init__(self, world):
         self._world = world
@@ -193,5 +194,5 @@ class World(object):
 @pytest.fixture
 def world(tmp_path, monkeypatch):
     w = World(tmp_path)
-    monkeypatch.setattr(registry, "os", _OsProxy(w))
+    monkeypatch.setattr(registry_proc, "os", _OsProxy(w))  # write_lines() writes to /proc
     return w

@@ -608,7 +608,9 @@ def test_apply_does_not_retry_other_errors(world):
 @pytest.fixture
 def cli(world, monkeypatch):
     """The CLI loaded in this process, on the fake device."""
-    monkeypatch.setitem(sys.modules, "registry", registry)
+    package = types.ModuleType("oomgs_registry")  # the device's package of the library
+    package.registry = registry
+    monkeypatch.setitem(sys.modules, "oomgs_registry", package)
     module = types.ModuleType("oomgs_register")
     module.__file__ = str(CLI_PATH)
     code = compile(CLI_PATH.read_text(), str(CLI_PATH), "exec")
@@ -723,23 +725,32 @@ def test_cli_list(world, cli, capsys):
     assert rows[1]["declared_name"] is None
 
 
-def _run_cli(*args, **env):
-    environment = dict(os.environ, OOMGS_LIBDIR=str(COLLECTION / "plugins" / "module_utils"))
+@pytest.fixture
+def libdir(tmp_path):
+    """A folder laid out as the role installs the library: oomgs_registry/ holding module_utils' files."""
+    folder = tmp_path / "lib"
+    folder.mkdir()
+    (folder / "oomgs_registry").symlink_to(COLLECTION / "plugins" / "module_utils")
+    return folder
+
+
+def _run_cli(libdir, *args, **env):
+    environment = dict(os.environ, OOMGS_LIBDIR=str(libdir))
     environment.update(env)
     return subprocess.run([sys.executable, str(CLI_PATH)] + list(args), env=environment, capture_output=True,
                           text=True, check=False)
 
 
-def test_cli_as_a_program(world):
-    usage = _run_cli("apply", "--pid", "5")
+def test_cli_as_a_program(world, libdir):
+    usage = _run_cli(libdir, "apply", "--pid", "5")
     assert usage.returncode == 2 and "--pid needs --name" in usage.stderr
-    assert _run_cli("apply", "--name", "a/b").returncode == 2
-    assert _run_cli().returncode == 2
+    assert _run_cli(libdir, "apply", "--name", "a/b").returncode == 2
+    assert _run_cli(libdir).returncode == 2
     world.unload()
-    gone = _run_cli("apply", OOMGS_ROOT=str(world.root), OOMGS_PROC=str(world.proc))
+    gone = _run_cli(libdir, "apply", OOMGS_ROOT=str(world.root), OOMGS_PROC=str(world.proc))
     assert gone.returncode == 1 and "is not loaded" in gone.stderr
-    missing = _run_cli("list", OOMGS_LIBDIR="/nonexistent")
-    assert missing.returncode == 1 and "cannot import registry.py from /nonexistent" in missing.stderr
+    missing = _run_cli(libdir, "list", OOMGS_LIBDIR="/nonexistent")
+    assert missing.returncode == 1 and "cannot import oomgs_registry/registry.py from /nonexistent" in missing.stderr
 
 
 def test_cli_has_a_python3_shebang_and_is_executable():
