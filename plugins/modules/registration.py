@@ -12,18 +12,19 @@ DOCUMENTATION = r"""
 ---
 module: registration
 short_description: Register a graceful-shutdown handler for a process with /proc/graceful_shutdown
+version_added: 0.1.0
 author: oom.graceful_shutdown contributors (!UNKNOWN)
 description:
   - Registers the handler program that runs when the OOM killer picks a process, with the kernel
     module C(graceful_shutdown) (C(/proc/graceful_shutdown)). The handler runs in user space, through
-    the runner of role M(oom.graceful_shutdown.daemon), before the kill (memory cgroup OOM on a patched
+    the runner of role C(oom.graceful_shutdown.daemon), before the kill (memory cgroup OOM on a patched
     kernel) or right after it.
   - The process is found by exactly one selector, O(pid), O(pidfile), O(service), O(exe) or O(comm). O(exe)
     and O(comm) may match several processes; all of them are registered. Kernel threads and the module's
     own process never match.
   - With O(persist=true) the registration is also declared in
     C(/etc/graceful_shutdown/registrations.d/NAME.json), so that C(/usr/local/sbin/oomgs-register) (role
-    M(oom.graceful_shutdown.registrations)) re-registers it after a restart of the process, after an OOM kill
+    C(oom.graceful_shutdown.registrations)) re-registers it after a restart of the process, after an OOM kill
     used it up, after the kernel module was reloaded and after a reboot. For a O(service) a systemd drop-in
     C(/etc/systemd/system/UNIT.d/50-graceful-shutdown-NAME.conf) re-registers the main process from
     C(ExecStartPost) every time the service starts.
@@ -55,7 +56,7 @@ options:
       - A systemd service; its main process (C(systemctl show -p MainPID)) is registered. C(.service) is added
         when the name has no unit type. Templates need an instance (C(foo@bar.service)).
       - With O(persist=true) a drop-in re-registers the main process each time the service starts; this needs
-        C(/usr/local/sbin/oomgs-register) from role M(oom.graceful_shutdown.registrations).
+        C(/usr/local/sbin/oomgs-register) from role C(oom.graceful_shutdown.registrations).
     type: str
   exe:
     description:
@@ -121,7 +122,7 @@ options:
     type: bool
     default: false
 notes:
-  - Needs root (O(ignore:become=true)) on the device and the kernel module loaded (role M(oom.graceful_shutdown.lkm)).
+  - Needs root (O(ignore:become=true)) on the device and the kernel module loaded (role C(oom.graceful_shutdown.lkm)).
     With O(state=absent) the module need not be loaded; the declaration and drop-in are still removed.
   - A process can have one handler. The module fails when another declaration matches one of the same processes with
     another handler, timeout, signal or reserve, since the reconciler would otherwise switch them back and forth.

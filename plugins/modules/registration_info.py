@@ -12,6 +12,7 @@ DOCUMENTATION = r"""
 ---
 module: registration_info
 short_description: Read the graceful-shutdown registrations, declarations and kernel module status of a device
+version_added: 0.1.0
 author: oom.graceful_shutdown contributors (!UNKNOWN)
 description:
   - Reads C(/proc/graceful_shutdown) (live registrations), C(/proc/graceful_shutdown_status) (the kernel module's
