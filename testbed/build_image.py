@@ -46,6 +46,9 @@ DISK_MIB = 8192
 PARTITION_START_SECTOR = 2048
 PACKAGES_FILE = HERE / "image" / "packages.txt"
 ROOTFS_FILES = HERE / "image" / "rootfs"
+# A login that is not root, as on most real devices: the same ssh key, sudo without a password
+# (etc/sudoers.d/90-testbed-admin under image/rootfs). The default scenario's sensor-18 uses it.
+ADMIN_USER = "admin"
 MASKED_UNITS = ["apt-daily.timer", "apt-daily-upgrade.timer", "man-db.timer",
                 "e2scrub_all.timer", "e2scrub_reap.service", "fstrim.timer", "networking.service"]
 CHROOT_ENV = {"DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C.UTF-8",
@@ -161,6 +164,13 @@ def configure(rootfs: Path, work: Path, mirror: str, security: str, release: str
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     shutil.copy(work / "id_ed25519.pub", ssh_dir / "authorized_keys")
     (ssh_dir / "authorized_keys").chmod(0o600)
+    chroot(rootfs, "useradd", "--create-home", "--shell", "/bin/bash", "--groups", "sudo", ADMIN_USER)
+    admin_ssh = rootfs / "home" / ADMIN_USER / ".ssh"
+    admin_ssh.mkdir(mode=0o700)
+    shutil.copy(work / "id_ed25519.pub", admin_ssh / "authorized_keys")
+    (admin_ssh / "authorized_keys").chmod(0o600)
+    chroot(rootfs, "chown", "-R", f"{ADMIN_USER}:{ADMIN_USER}", f"/home/{ADMIN_USER}/.ssh")
+    (rootfs / "etc/sudoers.d/90-testbed-admin").chmod(0o440)
     chroot(rootfs, "systemctl", "enable", "systemd-networkd.service")
     chroot(rootfs, "systemctl", "mask", *MASKED_UNITS)
     # grub-pc without letting it touch any disk of the host

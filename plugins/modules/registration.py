@@ -136,7 +136,10 @@ seealso:
 attributes:
   check_mode:
     support: full
-    description: Reports what would be written and removed, without writing.
+    description:
+      - Reports what would be written and removed, without writing.
+      - On a device where the kernel module is not loaded yet (a dry run before the first rollout), the
+        registration is planned against an empty table, and a missing C(oomgs-register) is only a warning.
   diff_mode:
     support: full
     description: The declaration file, the drop-in and the live C(/proc/graceful_shutdown) lines of this registration.
@@ -360,7 +363,10 @@ class Registration(object):
             self.fail("timeout_ms must be from %d to %d, got %d" % (registry.TIMEOUT_MIN, registry.TIMEOUT_MAX, timeout_ms))
         if not 0 <= reserve_kb <= registry.RESERVE_MAX_KB:
             self.fail("reserve_kb must be from 0 to %d, got %d" % (registry.RESERVE_MAX_KB, reserve_kb))
-        if not self.system.module_loaded():
+        # In check mode on a device that has not had the module yet (the lkm role would load it
+        # first), the registration is planned against an empty table.
+        loaded = self.system.module_loaded()
+        if not loaded and not self.module.check_mode:
             self.fail("the graceful_shutdown kernel module is not loaded (%s is missing): %s"
                       % (self.system.registry_file, registry.NOT_LOADED_HINT))
         problems = registry.check_handler(handler, root=self.system.root, lstat=self.system.lstat)
@@ -369,7 +375,7 @@ class Registration(object):
                 "(%d) %s." % (i, p) for i, p in enumerate(problems, 1))), problems=problems)
         persist = params["persist"] and kind != "pid"
         if persist and not os.path.exists(self.system.cli):
-            if kind == "service":
+            if kind == "service" and not self.module.check_mode:
                 self.fail("a persisted service registration needs %s, which its drop-in runs at every start, and it is "
                           "missing: %s first (or set persist: false)" % (registry.CLI, registry.CLI_HINT))
             self.module.warn("%s is missing, so nothing re-applies this declaration after a restart or reboot: %s"
@@ -409,9 +415,9 @@ class Registration(object):
         changes, dropin_changed, dropin, dropins_before, dropins_after = self.file_changes(
             decl_path, old_text, new_text, unit)
 
-        status = registry.read_status(self.system)
+        status = registry.read_status(self.system) if loaded else {}
         self.result["backend"] = status.get("backend")
-        current = registry.read_listing(self.system)
+        current = registry.read_listing(self.system) if loaded else []
         desired = [registry.Entry(pid, handler, timeout_ms, signal, reserve_kb) for pid in pids]
         the_plan = registry.plan(desired, current, stale)
         live_before = [e for e in current if e.pid in set(pids) | set(stale)]
@@ -432,7 +438,10 @@ class Registration(object):
         if self.module._diff:
             self.result["diff"] = self.diff(decl_path, old_text, new_text, dropins_before, dropins_after,
                                             live_before, live_after)
-        if not pids:
+        if not loaded:
+            self.result["msg"] = ("check mode: the graceful_shutdown kernel module is not loaded yet (%s is missing): "
+                                  "the registration is planned against an empty table" % self.system.registry_file)
+        elif not pids:
             self.result["msg"] = "no process matches now (%s); %s" % (
                 reason, "declared: it is registered when it starts" if persist else "nothing registered")
         elif kind == "pid":

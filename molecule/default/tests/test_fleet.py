@@ -138,7 +138,7 @@ def registration_failure(host, args: str) -> str:
     """Run the registration module on the device with the ansible CLI (as a user would, with
     Molecule's inventory); it must fail: return what it printed."""
     run = subprocess.run(
-        ["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], host.backend.get_hostname(),
+        ["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], host.backend.get_hostname(), "--become",
          "-m", "oom.graceful_shutdown.registration", "-a", args],
         capture_output=True, text=True, check=False, timeout=300)
     assert run.returncode != 0 and "FAILED!" in run.stdout, f"the module did not fail: {run.stdout} {run.stderr}"
@@ -190,7 +190,7 @@ def test_cgroup_v1_refused_where_systemd_dropped_it(host):
     if systemd < 256:
         pytest.skip(f"systemd {systemd} still supports cgroup v1")
     run = subprocess.run(
-        ["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], host.backend.get_hostname(),
+        ["ansible", "-i", os.environ["MOLECULE_INVENTORY_FILE"], host.backend.get_hostname(), "--become",
          "-m", "ansible.builtin.include_role", "-a", "name=oom.graceful_shutdown.cgroups",
          "-e", "cgroups_version=v1"],
         capture_output=True, text=True, check=False, timeout=600)

@@ -66,13 +66,23 @@ def sysctls(host, **values):
 
 
 def wait_for(probe, what, timeout=60, interval=0.25):
-    deadline = time.monotonic() + timeout
+    """probe() until it returns something true. A failed ssh connection (testinfra's
+    RuntimeError for ssh's exit status 255) counts as "not yet": during a global OOM a
+    1-vCPU VM under TCG can stall sshd past the connect timeout, and the wait's own
+    deadline is what decides."""
+    deadline, unreachable = time.monotonic() + timeout, None
     while time.monotonic() < deadline:
-        value = probe()
+        try:
+            value = probe()
+        except RuntimeError as error:
+            if getattr(error.args[0] if error.args else None, "rc", None) != 255:
+                raise
+            unreachable, value = error, None
         if value:
             return value
         time.sleep(interval)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+    pytest.fail(f"timed out after {timeout} s waiting for {what}"
+                + (f" (last ssh failure: {unreachable})" if unreachable else ""))
 
 
 def handler_output(host, victim_pid, timeout=15):

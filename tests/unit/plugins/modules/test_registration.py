@@ -85,6 +85,20 @@ def test_module_not_loaded(device, run):
     assert "not loaded" in msg and "role oom.graceful_shutdown.lkm or modprobe graceful_shutdown" in msg
 
 
+def test_check_mode_on_a_device_without_the_module_and_the_cli(device, run):
+    """A fresh device in a dry run of site.yml: the lkm and registrations roles would install
+    both first, so the registration is planned against an empty table, not refused."""
+    device.unload()
+    os.unlink(str(device.path(registry.CLI)))
+    result = run(check_mode=True, diff=True, **SERVICE)
+    assert result["changed"] is True
+    assert result["registered"] == ["500 %s timeout_ms=3000" % HANDLER]
+    assert "not loaded yet" in result["msg"]
+    assert "ExecStartPost=-+/usr/local/sbin/oomgs-register" in result["diff"]["after"]
+    assert device.writes == [] and device.read(DECLARATION) is None
+    assert "not loaded" in failure(run, **SERVICE)["msg"]  # a real run still refuses
+
+
 def test_process_missing(device, run):
     device.services["telemetry.service"] = 0
     msg = failure(run, **SERVICE)["msg"]
