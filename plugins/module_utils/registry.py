@@ -42,5 +42,5 @@ from .registry_selectors import (  # noqa: F401
     COMM_MAX_LEN, INIT_PID, PF_KTHREAD, SELECTOR_KEYS, UNIT_RE, UNIT_SUFFIXES, comm_of, describe_selector,
     normalize_selector, process_problem, resolve, resolve_detail)
 from .registry_system import (  # noqa: F401
-    CLI, DECLARATION_DIR, PROC, REGISTRY_NAME, RUN_TIMEOUT, STATUS_NAME, SYSTEMD_DIR, System,
+    CLI, DECLARATION_DIR, PROC, REGISTRY_NAME, STATUS_NAME, SYSTEMD_DIR, System,
     system_for_ansible_module)

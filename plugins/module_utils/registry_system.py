@@ -13,7 +13,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import os
-import subprocess
 
 PROC = "/proc"
 REGISTRY_NAME = "graceful_shutdown"
@@ -21,22 +20,13 @@ STATUS_NAME = "graceful_shutdown_status"
 DECLARATION_DIR = "/etc/graceful_shutdown/registrations.d"
 SYSTEMD_DIR = "/etc/systemd/system"
 CLI = "/usr/local/sbin/oomgs-register"
-RUN_TIMEOUT = 60  # seconds for a systemctl call
 
 
-def _default_run(argv):
-    """Run a command without a shell; return (rc, stdout, stderr) like AnsibleModule.run_command."""
-    try:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
-    except OSError as exc:
-        return 127, "", "%s: %s" % (argv[0], exc.strerror or exc)
-    try:
-        out, err = proc.communicate(timeout=RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        return 124, out, "%s timed out after %d s" % (" ".join(argv), RUN_TIMEOUT)
-    return proc.returncode, out, err
+def _no_runner(argv):
+    """The run of a System made without one: says so (rc 127) instead of running anything. The
+    modules run commands through AnsibleModule.run_command (system_for_ansible_module), the
+    device CLI through its own runner."""
+    return 127, "", "%s: this System has no command runner (System(run=...))" % argv[0]
 
 
 class System(object):
@@ -50,7 +40,7 @@ class System(object):
     def __init__(self, root="", proc=PROC, run=None, lstat=None, self_pid=None):
         self.root = root.rstrip("/")
         self.proc = proc.rstrip("/") or "/"
-        self.run = run or _default_run
+        self.run = run or _no_runner
         self.lstat = lstat or os.lstat
         self.self_pid = os.getpid() if self_pid is None else self_pid
 
