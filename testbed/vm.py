@@ -5,9 +5,14 @@ Each instance gets a qcow2 overlay on the cached base image, its own memory and
 CPU count, ssh forwarded from a free 127.0.0.1 port, and its serial console
 written to a log file that outlives the instance (kernel oopses and OOM reports
 stay readable after a run). State lives in RUN_DIR/NAME/; `stop` and
-`stop-all` find the qemu process by its pidfile and, should that be missing
-after an interrupted start, by the instance directory in its command line, so
-nothing is left behind.
+`stop-all` find the processes by the instance directory in their command line,
+so nothing is left behind, even after an interrupted start.
+
+A guest reboot starts a new qemu process (`-no-reboot` and a small supervisor,
+`vm.py supervise`): under TCG a guest rebooted inside the same qemu process ran
+about ten times slower, from GRUB's loading of the kernel to soft lockups in
+early boot, while a new process boots as fast as the first time. The guest
+still shuts down, runs GRUB and boots for real; only the power cycle is new.
 
     vm.py start NAME --image DIR [--memory MB] [--cpus N]   -> prints instance JSON
     vm.py restart NAME [--cpus N]   (same disk and ssh port; e.g. another vCPU count)
@@ -36,6 +41,7 @@ DEFAULT_RUN_DIR = REPO / "build" / "vms"
 DEFAULT_LOG_DIR = REPO / "build" / "logs"
 SSH_USER = "root"
 STATE_FILE = "instance.json"
+STOP_FLAG = "stopping"  # in the instance directory: the supervisor starts no more boots
 
 
 def log(message: str) -> None:
@@ -100,15 +106,69 @@ def qemu_command(state: dict) -> list[str]:
         "-drive", f"file={state['disk']},if=virtio,format=qcow2,cache=unsafe,discard=unmap",
         "-nic", f"user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{state['port']}-:22",
         "-display", "none", "-vga", "none",
-        "-serial", f"file:{state['console_log']}",
+        # every boot of this qemu's supervisor appends to the same console log
+        "-chardev", f"file,id=console,path={state['console_log']},append=on",
+        "-serial", "chardev:console",
         "-monitor", f"unix:{directory / 'monitor.sock'},server,nowait",
         "-pidfile", str(directory / "qemu.pid"),
-        "-daemonize",
+        # a guest reboot ends this process; the supervisor starts the next boot
+        "-no-reboot",
     ]
+
+
+def supervisor_command(state: dict) -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "supervise", state["name"], "--dir", state["dir"] + "/"]
+
+
+def guest_powered_off(console_log: str) -> bool:
+    """Whether the guest's last words were a power-off (not a reboot or a panic's reset)."""
+    try:
+        with open(console_log, "rb") as log_file:
+            log_file.seek(0, os.SEEK_END)
+            log_file.seek(max(0, log_file.tell() - 4096))
+            tail = log_file.read()
+    except OSError:
+        return False
+    return tail.rfind(b"reboot: Power down") > tail.rfind(b"reboot: Restarting system")
+
+
+def supervise(name: str) -> int:
+    """Run qemu for the instance until it is stopped or the guest powers off; a guest reboot
+    (qemu exits, -no-reboot) starts a new qemu on the same disk, port and console log."""
+    directory = instance_dir(name)
+    state = load_state(name)
+    boots = 0
+    while True:
+        started = time.monotonic()
+        with open(directory / "qemu.log", "ab") as qemu_log:
+            result = subprocess.run(qemu_command(state), stdin=subprocess.DEVNULL, stdout=qemu_log,
+                                    stderr=qemu_log, check=False)
+        boots += 1
+        if not directory.exists() or (directory / STOP_FLAG).exists():
+            return 0
+        if result.returncode != 0:
+            # the first start failing (its port taken) is for `start` to handle
+            return result.returncode
+        if guest_powered_off(state["console_log"]):
+            return 0
+        state = load_state(name)
+        state["boots"] = boots + 1
+        save_state(name, state)
+        print(f"vm: {name}: the guest rebooted after {time.monotonic() - started:.0f} s; boot {boots + 1}"
+              " in a new qemu", file=sys.stderr, flush=True)
 
 
 def qemu_pids(directory: Path) -> list[int]:
     """Every qemu process whose command line names this instance directory."""
+    return processes_naming(directory, b"qemu-system")
+
+
+def supervisor_pids(directory: Path) -> list[int]:
+    """Every supervisor (`vm.py supervise`) whose command line names this instance directory."""
+    return processes_naming(directory, b"supervise")
+
+
+def processes_naming(directory: Path, program: bytes) -> list[int]:
     marker = str(directory).encode()
     pids = []
     for proc in Path("/proc").iterdir():
@@ -118,7 +178,7 @@ def qemu_pids(directory: Path) -> list[int]:
             cmdline = (proc / "cmdline").read_bytes()
         except OSError:
             continue
-        if b"qemu-system" in cmdline and marker + b"/" in cmdline:
+        if program in cmdline and marker + b"/" in cmdline:
             pids.append(int(proc.name))
     return pids
 
@@ -193,13 +253,35 @@ def start(name: str, image_dir: Path, memory_mb: int = 1024, cpus: int = 2,
         for _attempt in range(5):
             state["port"] = free_port()
             save_state(name, state)
-            result = subprocess.run(qemu_command(state), capture_output=True, text=True, check=False)
-            if result.returncode == 0:
+            error = launch(state)
+            if not error:
                 break
-            log(f"{name}: qemu failed to start ({result.stderr.strip()}); retrying on another port")
+            log(f"{name}: qemu failed to start ({error}); retrying on another port")
         else:
-            raise RuntimeError(f"{name}: qemu would not start: {result.stderr.strip()}")
+            raise RuntimeError(f"{name}: qemu would not start: {error}")
     return wait_booted(name, state, boot_timeout)
+
+
+def launch(state: dict, timeout: float = 30) -> str:
+    """Start the instance's supervisor, detached, and wait until its qemu runs. Returns "" or,
+    when qemu exited at once (its port taken, a bad option), what qemu said."""
+    directory = Path(state["dir"])
+    (directory / STOP_FLAG).unlink(missing_ok=True)
+    (directory / "qemu.pid").unlink(missing_ok=True)
+    qemu_log = directory / "qemu.log"
+    qemu_log.write_bytes(b"")
+    with open(directory / "supervisor.log", "ab") as supervisor_log:
+        supervisor = subprocess.Popen(supervisor_command(state), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                      stderr=supervisor_log, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if supervisor.poll() is not None:
+            return qemu_log.read_text(errors="replace").strip() or f"supervisor exited with {supervisor.returncode}"
+        pidfile = directory / "qemu.pid"
+        if pidfile.exists() and pidfile.read_text().strip() and qemu_pids(directory):
+            return ""
+        time.sleep(0.1)
+    return f"no qemu after {timeout:.0f} s"
 
 
 def new_console_log(name: str) -> str:
@@ -208,7 +290,7 @@ def new_console_log(name: str) -> str:
 
 
 def wait_booted(name: str, state: dict, boot_timeout: float) -> dict:
-    """After qemu daemonized: note its pid, wait until ssh answers, note the boot time."""
+    """After qemu started: note its pid, wait until ssh answers, note the boot time."""
     state["pid"] = int((Path(state["dir"]) / "qemu.pid").read_text().strip())
     save_state(name, state)
     log(f"{name}: qemu pid {state['pid']}, {state['cpus']} vCPUs, ssh on 127.0.0.1:{state['port']},"
@@ -227,17 +309,24 @@ def restart(name: str, cpus: int | None = None, boot_timeout: float = 600) -> di
     if not state:
         raise RuntimeError(f"{name}: no such instance")
     ssh(name, ["sync"], capture_output=True, check=False, timeout=120)
-    pids = [pid for pid in qemu_pids(Path(state["dir"])) if alive(pid)]
-    terminate(pids)
+    halt(Path(state["dir"]))
     if cpus:
         state["cpus"] = cpus
     state["console_log"] = new_console_log(name)
     save_state(name, state)
     with launch_lock():
-        result = subprocess.run(qemu_command(state), capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"{name}: qemu would not start again: {result.stderr.strip()}")
+        error = launch(state)
+    if error:
+        raise RuntimeError(f"{name}: qemu would not start again: {error}")
     return wait_booted(name, state, boot_timeout)
+
+
+def halt(directory: Path) -> None:
+    """End the instance's supervisor and qemu (the supervisor first, so that it starts no new boot)."""
+    if directory.exists():
+        (directory / STOP_FLAG).touch()
+    terminate([pid for pid in supervisor_pids(directory) if alive(pid)])
+    terminate([pid for pid in qemu_pids(directory) if alive(pid)])
 
 
 def terminate(pids: list[int], timeout: float = 20) -> None:
@@ -269,12 +358,11 @@ def stop(name: str, powerdown_timeout: float = 0) -> None:
     # finds the process even when an interrupted start never wrote the pidfile.
     pids = {pid for pid in qemu_pids(directory) if alive(pid)}
     if pids and powerdown_timeout > 0:
+        (directory / STOP_FLAG).touch()
         monitor(name, "system_powerdown")
-        if wait_exit(list(pids), powerdown_timeout):
-            pids = set()
-    if pids:
-        terminate(sorted(pids))
-    leftover = [pid for pid in qemu_pids(directory) if alive(pid)]
+        wait_exit(list(pids), powerdown_timeout)
+    halt(directory)
+    leftover = [pid for pid in qemu_pids(directory) + supervisor_pids(directory) if alive(pid)]
     if leftover:
         raise RuntimeError(f"{name}: qemu processes {leftover} would not die")
     if directory.exists():
@@ -328,6 +416,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="ask the guest to power down and wait this long before killing qemu")
     sub.add_parser("stop-all", help="stop every instance in the run directory")
     sub.add_parser("list", help="list instances")
+    p_supervise = sub.add_parser("supervise", help="(internal) run an instance's qemu, one process per boot")
+    p_supervise.add_argument("name")
+    p_supervise.add_argument("--dir", help="the instance directory (so that stop finds this process)")
     p_ssh = sub.add_parser("ssh", help="run a command in an instance")
     p_ssh.add_argument("name")
     p_ssh.add_argument("command", nargs=argparse.REMAINDER)
@@ -348,6 +439,8 @@ def main(argv: list[str] | None = None) -> int:
         stop(args.name, args.powerdown_timeout)
     elif args.action == "stop-all":
         stop_all()
+    elif args.action == "supervise":
+        return supervise(args.name)
     elif args.action == "list":
         for name in instances():
             state = load_state(name)

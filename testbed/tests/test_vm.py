@@ -16,7 +16,8 @@ def test_qemu_command_uses_tcg_by_default(tmp_path, monkeypatch):
     assert cmd[cmd.index("-accel") + 1].startswith("tcg")
     assert cmd[cmd.index("-m") + 1] == "512"
     assert "user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:2222-:22" in cmd
-    assert f"file:{tmp_path / 't1.console.log'}" in cmd
+    assert f"file,id=console,path={tmp_path / 't1.console.log'},append=on" in cmd
+    assert "-no-reboot" in cmd  # a guest reboot ends the process: the supervisor starts a new one
 
 
 def test_qemu_command_kvm_on_request(tmp_path, monkeypatch):
@@ -30,6 +31,20 @@ def test_every_qemu_argument_naming_files_is_inside_the_instance_dir_or_log(tmp_
     cmd = " ".join(vm.qemu_command(state(tmp_path)))
     assert f"{tmp_path / 't1'}/qemu.pid" in cmd
     assert f"{tmp_path / 't1'}/monitor.sock" in cmd
+    assert f"{tmp_path / 't1'}/" in vm.supervisor_command(state(tmp_path))
+
+
+@pytest.mark.parametrize("tail, powered_off", [
+    (b"[ 9.1] reboot: Power down\n", True),
+    (b"[ 9.1] reboot: Restarting system\n", False),
+    (b"[ 1.0] reboot: Power down\n... a new boot ...\n[ 9.1] reboot: Restarting system\n", False),
+    (b"[ 5.0] Kernel panic - not syncing: oops\n[ 5.1] Rebooting in 10 seconds..\n", False),
+    (b"", False),
+])
+def test_only_a_guest_power_off_ends_the_supervisor(tmp_path, tail, powered_off):
+    log = tmp_path / "console.log"
+    log.write_bytes(b"x" * 10000 + tail)
+    assert vm.guest_powered_off(str(log)) is powered_off
 
 
 @pytest.mark.parametrize("name", ["", "../x", "a/b", ".hidden"])
