@@ -15,12 +15,16 @@
 # release, versioned PACKAGE_VERSION+KEY), puts the module in
 # /lib/modules/RELEASE/updates/oomgs/, and runs depmod for that release. The key
 # is a hash of the headers package, the module sources (*.c, *.h, Kbuild,
-# Makefile, dkms.conf) and this script; CACHE/KEY/ holds the package.
+# Makefile, dkms.conf), this script and deb-cache.sh (next to it, which keeps
+# CACHE/KEY/ with the package).
 #
 # Why on the build host: the module builds there in seconds against the headers
 # package of the kernel just built; DKMS on a small device compiles it for
 # minutes and needs the headers and a compiler on every device.
 set -euo pipefail
+me=build-module-deb.sh
+# shellcheck source-path=SCRIPTDIR source=deb-cache.sh
+. "$(dirname "$0")/deb-cache.sh"
 
 action=${1:-}
 shift || true
@@ -32,11 +36,11 @@ while [ $# -gt 0 ]; do
 	--headers) headers_deb=$2; shift 2 ;;
 	--source) source_dir=$2; shift 2 ;;
 	--cache) cache_root=$2; shift 2 ;;
-	*) echo "build-module-deb.sh: unknown option $1" >&2; exit 2 ;;
+	*) echo "$me: unknown option $1" >&2; exit 2 ;;
 	esac
 done
 
-die() { echo "build-module-deb.sh: $*" >&2; exit 1; }
+die() { echo "$me: $*" >&2; exit 1; }
 [ "$action" = build ] || die "usage: build-module-deb.sh build --headers DEB --source DIR --cache DIR"
 [ -r "$headers_deb" ] || die "cannot read the headers package '$headers_deb'"
 [ -r "$source_dir/dkms.conf" ] || die "no dkms.conf in the module source '$source_dir'"
@@ -54,28 +58,9 @@ fi
 
 mapfile -t sources < <(cd "$source_dir" && find . -maxdepth 1 -type f \
 	\( -name '*.[ch]' -o -name Kbuild -o -name Makefile -o -name dkms.conf \) -printf '%P\n' | LC_ALL=C sort)
-key=$({
-	echo "headers $(sha256sum < "$headers_deb" | cut -d' ' -f1)"
-	for f in "${sources[@]}"; do
-		echo "source $f $(sha256sum < "$source_dir/$f" | cut -d' ' -f1)"
-	done
-	echo "script $(sha256sum < "$0" | cut -d' ' -f1)"
-} | sha256sum | cut -c1-16)
-
-dest=$cache_root/$key
-found=
-if [ -d "$dest" ]; then
-	found=$(find "$dest" -maxdepth 1 -name '*.deb' | head -n 1)
-fi
-if [ -n "$found" ]; then
-	echo "build-module-deb.sh: cache hit $found" >&2
-	echo "$found"
-	exit 0
-fi
-
-mkdir -p "$cache_root"
-work=$(mktemp -d "$cache_root/.work-$key.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+deb_cache_key < <(echo "headers $headers_deb"; printf "source $source_dir/%s\n" "${sources[@]}")
+deb_cache_hit "$cache_root"
+deb_cache_workdir "$cache_root"
 dpkg-deb -x "$headers_deb" "$work/headers"
 tree=$(find "$work/headers/usr/src" -mindepth 1 -maxdepth 1 -type d -name 'linux-headers-*' | head -n 1)
 [ -n "$tree" ] || die "$headers_deb holds no /usr/src/linux-headers-RELEASE"
@@ -112,8 +97,4 @@ for script in postinst postrm; do
 done
 mkdir "$work/out"
 SOURCE_DATE_EPOCH=0 dpkg-deb --root-owner-group --build "$pkg" "$work/out/${deb_name}_${deb_version}_$(dpkg --print-architecture).deb" > /dev/null
-rm -rf "$dest"
-mv "$work/out" "$dest"
-found=$(find "$dest" -maxdepth 1 -name '*.deb' | head -n 1)
-echo "build-module-deb.sh: built $found" >&2
-echo "$found"
+deb_cache_store "$cache_root"

@@ -11,14 +11,17 @@
 # The package oomgs-runner puts the binary in /usr/sbin/oomgs-runner and depends on the
 # C library it was linked against (dpkg-shlibdeps), so that apt refuses it, with a
 # clear message, on a device whose release is older than the build host's. Its version is
-# VERSION+KEY, VERSION from the Makefile, KEY a hash of the sources (*.c, *.h, Makefile)
-# and this script: a changed source makes a new version, which apt installs over the old
-# one; the same sources make the same package, which apt leaves alone. CACHE/KEY/ holds
-# the package.
+# VERSION+KEY, VERSION from the Makefile, KEY a hash of the sources (*.c, *.h, Makefile),
+# this script and deb-cache.sh: a changed source makes a new version, which apt installs
+# over the old one; the same sources make the same package, which apt leaves alone.
+# CACHE/KEY/ holds the package (deb-cache.sh).
 #
 # Why on the controller: the runner builds there in seconds; on a small device it needs
 # a compiler and minutes of apt first.
 set -euo pipefail
+me=build-runner-deb.sh
+# shellcheck source-path=SCRIPTDIR source=deb-cache.sh
+. "$(dirname "$0")/deb-cache.sh"
 
 action=${1:-}
 shift || true
@@ -28,11 +31,11 @@ while [ $# -gt 0 ]; do
 	case $1 in
 	--source) source_dir=$2; shift 2 ;;
 	--cache) cache_root=$2; shift 2 ;;
-	*) echo "build-runner-deb.sh: unknown option $1" >&2; exit 2 ;;
+	*) echo "$me: unknown option $1" >&2; exit 2 ;;
 	esac
 done
 
-die() { echo "build-runner-deb.sh: $*" >&2; exit 1; }
+die() { echo "$me: $*" >&2; exit 1; }
 [ "$action" = build ] || die "usage: build-runner-deb.sh build --source DIR --cache DIR"
 [ -r "$source_dir/Makefile" ] || die "no Makefile in the runner source '$source_dir'"
 version=$(sed -n 's/^VERSION = \([0-9][0-9A-Za-z.~+-]*\)$/\1/p' "$source_dir/Makefile")
@@ -46,27 +49,9 @@ done
 
 mapfile -t sources < <(cd "$source_dir" && find . -maxdepth 1 -type f \
 	\( -name '*.[ch]' -o -name Makefile \) -printf '%P\n' | LC_ALL=C sort)
-key=$({
-	for f in "${sources[@]}"; do
-		echo "source $f $(sha256sum < "$source_dir/$f" | cut -d' ' -f1)"
-	done
-	echo "script $(sha256sum < "$0" | cut -d' ' -f1)"
-} | sha256sum | cut -c1-16)
-
-dest=$cache_root/$key
-found=
-if [ -d "$dest" ]; then
-	found=$(find "$dest" -maxdepth 1 -name '*.deb' | head -n 1)
-fi
-if [ -n "$found" ]; then
-	echo "build-runner-deb.sh: cache hit $found" >&2
-	echo "$found"
-	exit 0
-fi
-
-mkdir -p "$cache_root"
-work=$(mktemp -d "$cache_root/.work-$key.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+deb_cache_key < <(printf "source $source_dir/%s\n" "${sources[@]}")
+deb_cache_hit "$cache_root"
+deb_cache_workdir "$cache_root"
 mkdir "$work/src"
 for f in "${sources[@]}"; do
 	cp "$source_dir/$f" "$work/src/$f"
@@ -101,8 +86,4 @@ Description: handler runner of oom.graceful_shutdown
 EOF
 mkdir "$work/out"
 SOURCE_DATE_EPOCH=0 dpkg-deb --root-owner-group --build "$pkg" "$work/out/oomgs-runner_$version+${key}_$arch.deb" > /dev/null
-rm -rf "$dest"
-mv "$work/out" "$dest"
-found=$(find "$dest" -maxdepth 1 -name '*.deb' | head -n 1)
-echo "build-runner-deb.sh: built $found" >&2
-echo "$found"
+deb_cache_store "$cache_root"

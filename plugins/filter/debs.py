@@ -7,7 +7,8 @@
 The roles install packages they built (kernel, module, runner) with apt, which opens its whole
 cache for each package it is asked about: seconds each on a small device, on every rerun. One
 dpkg-query per role says which exact versions are installed, and only the others are copied and
-installed:
+installed. The query (dpkg_query_argv) and the reading of its answer (debs_not_installed) are
+both here, so the format is written once:
 
     dpkg-query --show --showformat='${db:Status-Abbrev}|${Package}|${Version}\\n' NAMES...
 """
@@ -18,6 +19,8 @@ import os
 import re
 
 from ansible.errors import AnsibleFilterError
+
+_SHOWFORMAT = "--showformat=${db:Status-Abbrev}|${Package}|${Version}\\n"
 
 # dpkg-deb names a package file NAME_VERSION_ARCH.deb (the version without its epoch).
 _DEB_FILE = re.compile(r"^(?P<name>[^_/]+)_(?P<version>[^_/]+)_(?P<arch>[^_/]+)\.deb$")
@@ -30,15 +33,18 @@ def _name_and_version(path):
     return found.group("name"), found.group("version")
 
 
-def deb_package_names(debs):
-    """The package names of these .deb files, for dpkg-query."""
-    return [_name_and_version(path)[0] for path in debs]
+def dpkg_query_argv(debs):
+    """The dpkg-query command line (argv) that lists these .deb files' packages as installed.
+
+    dpkg-query exits 1 when one of the packages is not installed at all; it still lists the others.
+    """
+    return ["dpkg-query", "--show", _SHOWFORMAT] + [_name_and_version(path)[0] for path in debs]
 
 
 def debs_not_installed(debs, dpkg_query_lines):
     """The .deb files whose package is not installed in that very version.
 
-    dpkg_query_lines: dpkg-query's lines in the format above; the second letter of the status
+    dpkg_query_lines: the lines that the command of dpkg_query_argv printed; the second letter of the status
     is the current state (i: installed; "hi" is installed and held).
     """
     installed = set()
@@ -53,6 +59,6 @@ def debs_not_installed(debs, dpkg_query_lines):
 class FilterModule:
     def filters(self):
         return {
-            "deb_package_names": deb_package_names,
+            "dpkg_query_argv": dpkg_query_argv,
             "debs_not_installed": debs_not_installed,
         }
