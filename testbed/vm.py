@@ -14,6 +14,12 @@ about ten times slower, from GRUB's loading of the kernel to soft lockups in
 early boot, while a new process boots as fast as the first time. The guest
 still shuts down, runs GRUB and boots for real; only the power cycle is new.
 
+An instance's first boot is not a boot: it resumes a snapshot of the same base image
+booted once with the same memory, vCPUs and qemu (`savevm`, kept beside the base image
+as booted-MEMm-CPUSc-KEY.qcow2 and made by the first start that needs it), in seconds instead of
+about a minute under TCG; the guest's clock is then set to the host's. Every later
+boot (a guest reboot, `restart`) is a real one. OOMGS_VM_SNAPSHOT=0 boots for real.
+
     vm.py start NAME --image DIR [--memory MB] [--cpus N]   -> prints instance JSON
     vm.py restart NAME [--cpus N]   (same disk and ssh port; e.g. another vCPU count)
     vm.py stop NAME | stop-all | list | ssh NAME -- COMMAND
@@ -26,6 +32,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -42,6 +50,7 @@ DEFAULT_LOG_DIR = REPO / "build" / "logs"
 SSH_USER = "root"
 STATE_FILE = "instance.json"
 STOP_FLAG = "stopping"  # in the instance directory: the supervisor starts no more boots
+SNAPSHOT_TAG = "booted"  # the snapshot in a booted template (qemu savevm/loadvm)
 
 
 def log(message: str) -> None:
@@ -106,6 +115,9 @@ def qemu_command(state: dict) -> list[str]:
         "-drive", f"file={state['disk']},if=virtio,format=qcow2,cache=unsafe,discard=unmap",
         "-nic", f"user,model=virtio-net-pci,hostfwd=tcp:127.0.0.1:{state['port']}-:22",
         "-display", "none", "-vga", "none",
+        # a new VM generation ID at every start: a guest resumed from a shared snapshot reseeds
+        # its random number generator (Linux's vmgenid driver) instead of repeating another's
+        "-device", "vmgenid,guid=auto",
         # every boot of this qemu's supervisor appends to the same console log
         "-chardev", f"file,id=console,path={state['console_log']},append=on",
         "-serial", "chardev:console",
@@ -113,6 +125,8 @@ def qemu_command(state: dict) -> list[str]:
         "-pidfile", str(directory / "qemu.pid"),
         # a guest reboot ends this process; the supervisor starts the next boot
         "-no-reboot",
+        # only the first start of an instance resumes its booted snapshot
+        *(["-loadvm", state["loadvm"]] if state.get("loadvm") else []),
     ]
 
 
@@ -153,6 +167,7 @@ def supervise(name: str) -> int:
             return 0
         state = load_state(name)
         state["boots"] = boots + 1
+        state.pop("loadvm", None)  # a reboot boots for real
         save_state(name, state)
         print(f"vm: {name}: the guest rebooted after {time.monotonic() - started:.0f} s; boot {boots + 1}"
               " in a new qemu", file=sys.stderr, flush=True)
@@ -221,8 +236,9 @@ def launch_lock():
 
 
 def start(name: str, image_dir: Path, memory_mb: int = 1024, cpus: int = 2,
-          boot_timeout: float = 600, use_overlay: bool = True) -> dict:
-    """Boot one instance and wait until ssh answers. Returns its state."""
+          boot_timeout: float = 600, use_overlay: bool = True, snapshot: bool = True) -> dict:
+    """Boot one instance (or resume its image's booted snapshot) and wait until ssh answers.
+    Returns its state."""
     directory = instance_dir(name)
     if directory.exists():
         log(f"{name}: leftover instance found, stopping it first")
@@ -240,13 +256,14 @@ def start(name: str, image_dir: Path, memory_mb: int = 1024, cpus: int = 2,
         "console_log": new_console_log(name),
         "overlay": use_overlay,
     }
-    if use_overlay:
+    template = booted_template(image_dir, memory_mb, cpus) if use_overlay and snapshot and snapshots_wanted() else None
+    if template:
         state["disk"] = str(directory / "overlay.qcow2")
-        subprocess.run(
-            ["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
-             "-b", str(image_dir / "base.qcow2"), state["disk"]],
-            check=True,
-        )
+        shutil.copyfile(template, state["disk"])
+        state["loadvm"] = SNAPSHOT_TAG
+    elif use_overlay:
+        state["disk"] = str(directory / "overlay.qcow2")
+        create_overlay(image_dir, state["disk"])
     else:
         state["disk"] = str(image_dir / "base.qcow2")
     with launch_lock():
@@ -256,10 +273,77 @@ def start(name: str, image_dir: Path, memory_mb: int = 1024, cpus: int = 2,
             error = launch(state)
             if not error:
                 break
+            if state.pop("loadvm", None):
+                # a snapshot this qemu cannot resume: boot for real, and make a new one next time
+                log(f"{name}: the booted snapshot did not resume ({error}); booting instead")
+                Path(template).unlink(missing_ok=True)
+                create_overlay(image_dir, state["disk"])
+                continue
             log(f"{name}: qemu failed to start ({error}); retrying on another port")
         else:
             raise RuntimeError(f"{name}: qemu would not start: {error}")
-    return wait_booted(name, state, boot_timeout)
+    state = wait_booted(name, state, boot_timeout)
+    if state.get("loadvm"):
+        # the guest's clock stood still since the snapshot (apt refuses a Release file from its future)
+        ssh(name, ["date", "-u", "-s", f"@{time.time():.3f}"], capture_output=True, check=True, timeout=60)
+    return state
+
+
+def create_overlay(image_dir: Path, disk: str) -> None:
+    Path(disk).unlink(missing_ok=True)
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
+                    "-b", str(image_dir / "base.qcow2"), disk], check=True)
+
+
+def snapshots_wanted() -> bool:
+    return os.environ.get("OOMGS_VM_SNAPSHOT", "1") != "0"
+
+
+def template_key(memory_mb: int, cpus: int) -> str:
+    """What a snapshot depends on besides the base image: the machine qemu emulates (its
+    command line, as this file writes it), the memory, the vCPUs and qemu's version."""
+    version = subprocess.run(["qemu-system-x86_64", "--version"], capture_output=True, text=True,
+                             check=True).stdout
+    text = "\n".join([inspect.getsource(qemu_command), os.environ.get("OOMGS_VM_ACCEL", "tcg"),
+                      str(memory_mb), str(cpus), version])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def booted_template(image_dir: Path, memory_mb: int, cpus: int) -> Path | None:
+    """The image's overlay with a snapshot of its guest booted with this memory and vCPU count:
+    made once (one real boot, then savevm), kept beside the base image."""
+    kind = f"booted-{memory_mb}m-{cpus}c"
+    template = image_dir / f"{kind}-{template_key(memory_mb, cpus)}.qcow2"
+    if not os.access(image_dir, os.W_OK):
+        log(f"cannot keep a booted snapshot in {image_dir} (not writable): booting for real")
+        return None
+    with open(image_dir / f".{kind}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not template.exists():
+            for stale in image_dir.glob(f"{kind}-*.qcow2"):  # of another qemu or command line
+                stale.unlink()
+            make_template(image_dir, memory_mb, cpus, template)
+    return template
+
+
+def make_template(image_dir: Path, memory_mb: int, cpus: int, template: Path) -> None:
+    name = f"booting-{template.stem}"
+    log(f"{name}: booting {image_dir.name} once for its booted snapshot ({memory_mb} MB, {cpus} vCPUs)")
+    try:
+        state = start(name, image_dir, memory_mb, cpus, use_overlay=True, snapshot=False)
+        # every unit started and the disk written: what a resumed instance finds is a booted guest
+        ssh(name, ["sh", "-c", "systemctl is-system-running --wait; sync"], capture_output=True,
+            check=False, timeout=600)
+        monitor_command(name, "stop")
+        reply = monitor_command(name, f"savevm {SNAPSHOT_TAG}", timeout=600)
+        if "Error" in reply:
+            raise RuntimeError(f"{name}: savevm failed: {reply.strip()}")
+        halt(instance_dir(name))
+        partial = template.with_suffix(".partial")
+        shutil.move(state["disk"], partial)
+        partial.replace(template)
+    finally:
+        stop(name)
 
 
 def launch(state: dict, timeout: float = 30) -> str:
@@ -312,6 +396,7 @@ def restart(name: str, cpus: int | None = None, boot_timeout: float = 600) -> di
     halt(Path(state["dir"]))
     if cpus:
         state["cpus"] = cpus
+    state.pop("loadvm", None)
     state["console_log"] = new_console_log(name)
     save_state(name, state)
     with launch_lock():
@@ -378,6 +463,27 @@ def monitor(name: str, command: str) -> None:
         sock.connect(str(path))
         sock.sendall(command.encode() + b"\n")
         time.sleep(0.5)
+
+
+def monitor_command(name: str, command: str, timeout: float = 60) -> str:
+    """Run one command in the instance's qemu monitor and return what it printed."""
+    path = instance_dir(name) / "monitor.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect(str(path))
+
+        def until_prompt() -> bytes:
+            seen = b""
+            while not seen.rstrip().endswith(b"(qemu)"):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    raise RuntimeError(f"{name}: the qemu monitor closed during {command!r}")
+                seen += chunk
+            return seen
+
+        until_prompt()
+        sock.sendall(command.encode() + b"\n")
+        return until_prompt().decode(errors="replace")
 
 
 def instances() -> list[str]:

@@ -20,6 +20,12 @@ def test_qemu_command_uses_tcg_by_default(tmp_path, monkeypatch):
     assert "-no-reboot" in cmd  # a guest reboot ends the process: the supervisor starts a new one
 
 
+def test_qemu_command_resumes_a_snapshot_only_when_asked(tmp_path):
+    assert "-loadvm" not in vm.qemu_command(state(tmp_path))
+    cmd = vm.qemu_command(state(tmp_path, loadvm="booted"))
+    assert cmd[cmd.index("-loadvm") + 1] == "booted"
+
+
 def test_qemu_command_kvm_on_request(tmp_path, monkeypatch):
     monkeypatch.setenv("OOMGS_VM_ACCEL", "kvm")
     cmd = vm.qemu_command(state(tmp_path))

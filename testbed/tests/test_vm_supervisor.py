@@ -31,7 +31,7 @@ if step == "fail":
 with open(pidfile, "w") as f:
     f.write(str(os.getpid()))
 with open(console, "a") as f:
-    f.write("boot\\n")
+    f.write("boot\\n" if "-loadvm" not in args else "resume\\n")
     if step == "reboot":
         f.write("[ 9.1] reboot: Restarting system\\n")
     elif step == "poweroff":
@@ -91,6 +91,17 @@ def test_a_guest_reboot_starts_a_new_qemu_on_the_same_console_log(fake_qemu):
     vm.stop("t1")
     assert vm.qemu_pids(directory) == [] and vm.supervisor_pids(directory) == []
     assert not directory.exists()
+
+
+def test_only_the_first_start_resumes_the_booted_snapshot(fake_qemu):
+    state = fake_qemu(["reboot", "run"])
+    state["loadvm"] = vm.SNAPSHOT_TAG
+    vm.save_state("t1", state)
+    assert vm.launch(state) == ""
+    console = Path(state["console_log"])
+    assert wait_until(lambda: console.read_text().count("boot\n") == 1), console.read_text()
+    assert console.read_text().startswith("resume\n"), console.read_text()
+    assert "loadvm" not in vm.load_state("t1")
 
 
 def test_a_guest_power_off_ends_the_supervisor(fake_qemu):
