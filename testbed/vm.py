@@ -326,8 +326,14 @@ def booted_template(image_dir: Path, memory_mb: int, cpus: int) -> Path | None:
     return template
 
 
+def template_instance_name(image_dir: Path, memory_mb: int, cpus: int) -> str:
+    """The instance that boots once for a snapshot: one per image and kind, so that VMs of two
+    images that start at the same time (a mixed fleet) each boot their own."""
+    return f"booting-{image_dir.name}-{memory_mb}m-{cpus}c"
+
+
 def make_template(image_dir: Path, memory_mb: int, cpus: int, template: Path) -> None:
-    name = f"booting-{template.stem}"
+    name = template_instance_name(image_dir, memory_mb, cpus)
     log(f"{name}: booting {image_dir.name} once for its booted snapshot ({memory_mb} MB, {cpus} vCPUs)")
     try:
         state = start(name, image_dir, memory_mb, cpus, use_overlay=True, snapshot=False)

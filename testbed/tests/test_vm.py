@@ -26,6 +26,14 @@ def test_qemu_command_resumes_a_snapshot_only_when_asked(tmp_path):
     assert cmd[cmd.index("-loadvm") + 1] == "booted"
 
 
+def test_two_images_boot_their_snapshots_in_instances_of_their_own(tmp_path):
+    # sensor-17 (Debian 12) and sensor-18 (Debian 13) start at the same time with the same size
+    names = {vm.template_instance_name(tmp_path / image, 1024, 1) for image in ("debian12-x", "debian13-y")}
+    assert len(names) == 2
+    for name in names:
+        vm.instance_dir(name)  # a valid instance name
+
+
 def test_qemu_command_kvm_on_request(tmp_path, monkeypatch):
     monkeypatch.setenv("OOMGS_VM_ACCEL", "kvm")
     cmd = vm.qemu_command(state(tmp_path))
