@@ -2,13 +2,13 @@
 /*
  * Backend selection. A backend tells the module about OOM victims:
  *
- *   hook  the patched kernel's struct oom_victim_ops (backend_hook.c):
- *         grace before a memcg OOM kill, notification after other kills.
- *   none  stock kernel: registrations are kept and listed, no events.
+ *   hook    the patched kernel's struct oom_victim_ops (backend_hook.c):
+ *           grace before a memcg OOM kill, notification after other kills.
+ *   notify  a stock kernel's oom:mark_victim tracepoint (backend_notify.c):
+ *           notification after every OOM kill, no grace.
+ *   none    neither: registrations are kept and listed, no events.
  *
- * A post-kill backend for stock kernels (kprobe on oom_kill_process or
- * the mark_victim tracepoint, calling gs_event_killed()) goes between the
- * two in gs_backend_start(); it has no end_grace.
+ * auto (the default) takes the first of them that the kernel offers.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
@@ -24,7 +24,7 @@
 
 static char *backend = "auto";
 module_param(backend, charp, 0444);
-MODULE_PARM_DESC(backend, "auto (default: hook if the kernel has it), hook, none");
+MODULE_PARM_DESC(backend, "auto (default: hook if the kernel has it, else notify), hook, notify, none");
 
 static const struct gs_backend gs_backend_none = {
 	.name = "none",
@@ -34,42 +34,60 @@ static const struct gs_backend gs_backend_none = {
 static const struct gs_backend *gs_active = &gs_backend_none;
 static bool gs_started;
 
+/*
+ * Start @b if it is there. 0 when it runs; -ENODEV when the kernel does
+ * not offer it; what its start returned when it failed.
+ */
+static int gs_backend_try(const struct gs_backend *b, const char *name)
+{
+	int ret;
+
+	if (!b) {
+		pr_info("backend %s: not offered by this kernel\n", name);
+		return -ENODEV;
+	}
+	ret = b->start();
+	if (ret) {
+		pr_err("backend %s: did not start (%d)\n", name, ret);
+		return ret;
+	}
+	gs_active = b;
+	gs_started = true;
+	return 0;
+}
+
 int gs_backend_start(void)
 {
-	const struct gs_backend *hook = gs_backend_hook_get();
-	bool want_hook = !strcmp(backend, "hook");
-	int ret;
+	bool is_auto = !strcmp(backend, "auto");
+	int ret = -ENODEV;
 
 	if (!strcmp(backend, "none")) {
 		pr_info("backend none (selected by module parameter)\n");
 		return 0;
 	}
-	if (!want_hook && strcmp(backend, "auto")) {
-		pr_err("unknown backend=%s (expected auto, hook or none)\n",
+	if (!is_auto && strcmp(backend, "hook") && strcmp(backend, "notify")) {
+		pr_err("unknown backend=%s (expected auto, hook, notify or none)\n",
 		       backend);
 		return -EINVAL;
 	}
-	if (!hook) {
-		if (want_hook) {
-			pr_err("backend=hook: kernel has no OOM victim hook\n");
-			return -ENODEV;
+	if (is_auto || !strcmp(backend, "hook")) {
+		ret = gs_backend_try(gs_backend_hook_get(), "hook");
+		if (!ret) {
+			pr_info("backend hook (oom_victim_ops v%d); a grace before memcg OOM kills needs sysctl vm.oom_victim_grace_max_ms > 0\n",
+				gs_active->api);
+			return 0;
 		}
-		pr_info("backend none (kernel has no OOM victim hook)\n");
-		return 0;
-	}
-	ret = hook->start();
-	if (ret) {
-		pr_err("backend hook: oom_victim_ops_register failed (%d)\n",
-		       ret);
-		if (want_hook)
+		if (!is_auto)
 			return ret;
-		pr_info("backend none (OOM victim hook busy)\n");
+	}
+	ret = gs_backend_try(gs_backend_notify_get(), "notify");
+	if (!ret) {
+		pr_info("backend notify (oom:mark_victim): handlers run after OOM kills, no grace\n");
 		return 0;
 	}
-	gs_active = hook;
-	gs_started = true;
-	pr_info("backend hook (oom_victim_ops v%d); a grace before memcg OOM kills needs sysctl vm.oom_victim_grace_max_ms > 0\n",
-		hook->api);
+	if (!is_auto)
+		return ret;
+	pr_info("backend none: registrations are kept, no events\n");
 	return 0;
 }
 

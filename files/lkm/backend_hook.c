@@ -8,9 +8,6 @@
  * SIGKILL. Both run with oom_lock held and must not sleep or allocate:
  * they go straight to events.c, which only takes spinlocks.
  */
-#include <linux/cgroup.h>
-#include <linux/memcontrol.h>
-#include <linux/oom.h>
 #include <linux/sched.h>
 
 /* Set by the Makefile when the kernel tree has the header (patched). */
@@ -19,34 +16,17 @@
 #endif
 
 #include "graceful_shutdown.h"
+#include "oom_pass.h"
 
 #ifdef OOM_VICTIM_OPS_VERSION
-
-static enum gs_reason gs_hook_reason(const struct oom_control *oc)
-{
-	if (oc && oc->memcg)
-		return GS_REASON_MEMCG;
-	if (oc && oc->order == -1)
-		return GS_REASON_SYSRQ;
-	return GS_REASON_GLOBAL;
-}
-
-static u64 gs_hook_oom_cgroup_id(const struct oom_control *oc)
-{
-#ifdef CONFIG_MEMCG
-	if (oc && oc->memcg)
-		return cgroup_id(oc->memcg->css.cgroup);
-#endif
-	return 0;
-}
 
 static unsigned int gs_hook_selected(struct oom_control *oc,
 				     struct task_struct *victim)
 {
 	unsigned int reserve_kb, grace;
 
-	grace = gs_event_selected(victim, gs_hook_reason(oc),
-				  gs_hook_oom_cgroup_id(oc), &reserve_kb);
+	grace = gs_event_selected(victim, gs_oom_pass_reason(oc),
+				  gs_oom_pass_cgroup_id(oc), &reserve_kb);
 #if OOM_VICTIM_OPS_VERSION >= 3
 	/* The kernel caps it by vm.oom_victim_reserve_max_kb. */
 	if (grace)
@@ -58,7 +38,7 @@ static unsigned int gs_hook_selected(struct oom_control *oc,
 static void gs_hook_killed(struct oom_control *oc, struct task_struct *victim,
 			   bool graced)
 {
-	gs_event_killed(victim, gs_hook_reason(oc), gs_hook_oom_cgroup_id(oc),
+	gs_event_killed(victim, gs_oom_pass_reason(oc), gs_oom_pass_cgroup_id(oc),
 			graced);
 }
 

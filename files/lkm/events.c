@@ -134,6 +134,7 @@ static const char *const gs_reason_names[] = {
 	[GS_REASON_MEMCG]	= "memcg",
 	[GS_REASON_GLOBAL]	= "global",
 	[GS_REASON_SYSRQ]	= "sysrq",
+	[GS_REASON_UNKNOWN]	= "unknown",
 };
 
 static const char *const gs_phase_names[] = {

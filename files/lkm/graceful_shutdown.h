@@ -98,6 +98,7 @@ enum gs_reason {
 	GS_REASON_MEMCG,
 	GS_REASON_GLOBAL,
 	GS_REASON_SYSRQ,
+	GS_REASON_UNKNOWN,	/* backend notify without its kprobe */
 };
 
 struct gs_stats {
@@ -121,7 +122,7 @@ void gs_events_get_stats(struct gs_stats *st);
 int gs_events_init(void);
 void gs_events_exit(void);
 
-/* backend.c, backend_hook.c */
+/* backend.c, backend_hook.c, backend_notify.c */
 struct gs_backend {
 	const char *name;
 	int api;			/* OOM_VICTIM_OPS_VERSION, 0 if none */
@@ -136,6 +137,7 @@ struct gs_backend {
 };
 
 const struct gs_backend *gs_backend_hook_get(void);
+const struct gs_backend *gs_backend_notify_get(void);
 int gs_backend_start(void);
 void gs_backend_stop(void);
 const char *gs_backend_name(void);

@@ -229,8 +229,8 @@ persisted:
 backend:
   description:
     - The kernel module's backend from C(/proc/graceful_shutdown_status), V(hook) (handler before the kill on a
-      patched kernel) or V(none) (registrations are kept, but no events are sent); null when the module is not
-      loaded.
+      patched kernel), V(notify) (handler right after the kill on a stock kernel) or V(none) (registrations are
+      kept, but no events are sent); null when the module is not loaded.
   returned: always
   type: str
   sample: hook

@@ -48,7 +48,7 @@ EXAMPLES = r"""
 
 - name: Say whether handlers run before the kill
   ansible.builtin.debug:
-    msg: "{{ 'before the kill (memcg OOMs)' if gs.kernel_support else 'not at all, no hook in this kernel' }}"
+    msg: "handlers run {{ gs.handlers_run | replace('_', ' ') }}"
 
 - name: Fail when a live registration belongs to no declaration
   ansible.builtin.assert:
@@ -62,12 +62,15 @@ module_loaded:
   type: bool
   sample: true
 backend:
-  description: The module's backend, V(hook) or V(none); null when the module is not loaded.
+  description:
+    - The module's backend, null when the module is not loaded.
+    - V(hook) on a patched kernel, V(notify) on a stock kernel with the C(oom:mark_victim) tracepoint, V(none) on
+      a kernel with neither.
   returned: always
   type: str
   sample: hook
 hook_api:
-  description: C(OOM_VICTIM_OPS_VERSION) of the kernel hook, 0 for backend V(none); null when the module is not loaded.
+  description: C(OOM_VICTIM_OPS_VERSION) of the kernel hook, 0 for backends V(notify) and V(none); null when the module is not loaded.
   returned: always
   type: int
   sample: 1
@@ -76,6 +79,15 @@ kernel_support:
   returned: always
   type: bool
   sample: true
+handlers_run:
+  description:
+    - When a registered process's handler runs at its OOM kill, from the backend.
+    - V(before_kill) (V(hook); memory cgroup OOMs, other OOMs after the kill), V(after_kill) (V(notify)),
+      V(never) (V(none), or the module not loaded).
+  returned: always
+  type: str
+  sample: before_kill
+  version_added: 0.1.0
 status:
   description:
     - Every C(key=value) of C(/proc/graceful_shutdown_status); values made of digits are integers.
@@ -218,6 +230,7 @@ def gather(module, system):
         backend=backend,
         hook_api=status.get("hook_api"),
         kernel_support=backend == "hook",
+        handlers_run={"hook": "before_kill", "notify": "after_kill"}.get(backend, "never"),
         status=status,
         registrations=registrations,
         declarations=described,

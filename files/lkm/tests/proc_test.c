@@ -11,7 +11,9 @@
  * with the hook backend and vm.oom_victim_grace_max_ms > 0 a phase=grace
  * event while the child is alive, the kill right after "done" or after
  * the runner closes the file; without a runner an immediate kill; with
- * the sysctl at 0 a phase=killed event; with backend none no event.
+ * the sysctl at 0 a phase=killed event; with backend notify (a stock
+ * kernel) a phase=killed event naming the memcg after the kill; with
+ * backend none no event.
  * --oom-global adds a global OOM (the whole machine runs out of memory:
  * only in a throwaway VM) that must give a phase=killed event.
  *
@@ -588,7 +590,8 @@ static int proc_alive(pid_t pid)
  * "done" (grace, then done), "close" (grace, then the runner closes the
  * file: the kill must follow at once), "killed" (sysctl 0: no grace),
  * "norunner" (no runner: killed at once, no event), "global" (no memory
- * cgroup: a global OOM, killed event after the kill).
+ * cgroup: a global OOM, killed event after the kill). Backend notify (a
+ * stock kernel) has "killed", "norunner" and "global" only.
  */
 static void oom_case(const char *mode)
 {
@@ -723,6 +726,15 @@ static void test_oom(bool global)
 		sscanf(p, "backend=%63s", backend);
 	printf("# oom: backend=%s vm.oom_victim_grace_max_ms=%ld\n", backend,
 	       grace_max);
+	if (!strcmp(backend, "notify")) {
+		/* A stock kernel: every OOM kill reported after the fact. */
+		oom_case("killed");
+		oom_case("norunner");
+		if (global)
+			oom_case("global");
+		ok(status_value("events_dropped") == 0, "events_dropped=0");
+		return;
+	}
 	if (strcmp(backend, "hook")) {
 		oom_case("none");
 		return;

@@ -20,7 +20,7 @@ log=$(mktemp)
 trap 'rm -rf "$r" "$log"' EXIT
 chmod 755 "$r"
 
-mkdir -p "$r/bin" "$r/t" "$r/proc" "$r/sys" "$r/dev" "$r/tmp" "$r/usr/bin" \
+mkdir -p "$r/bin" "$r/t" "$r/proc" "$r/sys" "$r/dev" "$r/tmp" "$r/run" "$r/usr/bin" \
 	"$r/lib/x86_64-linux-gnu" "$r/lib64"
 cp "$(command -v busybox)" "$r/bin/busybox"
 gcc -O2 -static -pthread -o "$r/t/proc_test" "$here/proc_test.c"

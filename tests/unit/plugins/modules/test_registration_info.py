@@ -34,6 +34,7 @@ def test_not_loaded(world, info):
     assert result["changed"] is False
     assert result["module_loaded"] is False and result["kernel_support"] is False
     assert result["backend"] is None and result["hook_api"] is None and result["status"] == {}
+    assert result["handlers_run"] == "never"
     assert result["registrations"] == [] and result["undeclared_pids"] == [] and result["declarations"] == []
 
 
@@ -50,6 +51,14 @@ def test_loaded_without_registrations(world, info):
     result = info()
     assert result["module_loaded"] is True
     assert result["backend"] == "none" and result["hook_api"] == 0 and result["kernel_support"] is False
+    assert result["handlers_run"] == "never"
+
+
+def test_a_stock_kernel_runs_handlers_after_the_kill(world, info):
+    world.load(backend="notify")
+    result = info()
+    assert result["backend"] == "notify" and result["hook_api"] == 0 and result["kernel_support"] is False
+    assert result["handlers_run"] == "after_kill"
     assert result["status"]["registrations_max"] == 128 and result["status"]["version"] == "0.1.0"
     assert result["registrations"] == []
 
@@ -68,7 +77,7 @@ def test_registrations_declarations_and_undeclared(world, info):
     world.register(501, "/usr/local/sbin/save", 50, "TERM", 16384)
     world.register(600, HANDLER, 100)
     result = info(_ansible_check_mode=True)
-    assert result["kernel_support"] is True and result["hook_api"] == 1
+    assert result["kernel_support"] is True and result["hook_api"] == 1 and result["handlers_run"] == "before_kill"
     assert result["registrations"] == [
         dict(pid=500, handler=HANDLER, timeout_ms=3000, signal=None, reserve_kb=0, comm="telemetry",
              declared_name="telemetry"),
