@@ -11,7 +11,8 @@
  *       GS_MARK_VICTIM_TASK_UID); a kernel without it has no notify backend.
  *   a kprobe on out_of_memory(): what the pass is about (a memcg OOM, and
  *       which memcg, a global one, sysrq) for the event's reason. Without
- *       kprobes the events say reason=unknown.
+ *       kprobes (or an architecture that cannot read a probed function's
+ *       argument) the events say reason=unknown.
  *
  * Every mark_oom_victim() and out_of_memory() runs with oom_lock held, so
  * the pass noted by the kprobe is the one whose victims the tracepoint
@@ -42,6 +43,7 @@ static u64 gs_notify_oom_cgroup_id;
 static struct tracepoint *gs_notify_tp;
 static bool gs_notify_kprobe_on;
 
+#if defined(CONFIG_KPROBES) && defined(CONFIG_HAVE_REGS_AND_STACK_ACCESS_API)
 static int gs_notify_oom_entry(struct kprobe *kp, struct pt_regs *regs)
 {
 	const struct oom_control *oc =
@@ -56,6 +58,26 @@ static struct kprobe gs_notify_kprobe = {
 	.symbol_name	= "out_of_memory",
 	.pre_handler	= gs_notify_oom_entry,
 };
+
+static bool gs_notify_kprobe_register(void)
+{
+	return !register_kprobe(&gs_notify_kprobe);
+}
+
+static void gs_notify_kprobe_unregister(void)
+{
+	unregister_kprobe(&gs_notify_kprobe);
+}
+#else
+static bool gs_notify_kprobe_register(void)
+{
+	return false;
+}
+
+static void gs_notify_kprobe_unregister(void)
+{
+}
+#endif
 
 static void gs_notify_mark_victim(void *data, struct task_struct *task,
 				  uid_t uid)
@@ -77,13 +99,13 @@ static int gs_notify_start(void)
 	for_each_kernel_tracepoint(gs_notify_find, &gs_notify_tp);
 	if (!gs_notify_tp)
 		return -ENOENT;
-	gs_notify_kprobe_on = !register_kprobe(&gs_notify_kprobe);
+	gs_notify_kprobe_on = gs_notify_kprobe_register();
 	if (!gs_notify_kprobe_on)
 		pr_warn("backend notify: no kprobe on out_of_memory(): events say reason=unknown\n");
 	ret = tracepoint_probe_register(gs_notify_tp, gs_notify_mark_victim,
 					NULL);
 	if (ret && gs_notify_kprobe_on) {
-		unregister_kprobe(&gs_notify_kprobe);
+		gs_notify_kprobe_unregister();
 		gs_notify_kprobe_on = false;
 	}
 	return ret;
@@ -95,7 +117,7 @@ static void gs_notify_stop(void)
 	/* No probe runs any more once this returns. */
 	tracepoint_synchronize_unregister();
 	if (gs_notify_kprobe_on)
-		unregister_kprobe(&gs_notify_kprobe);
+		gs_notify_kprobe_unregister();
 	gs_notify_kprobe_on = false;
 }
 
