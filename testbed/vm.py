@@ -450,7 +450,9 @@ def stop(name: str, powerdown_timeout: float = 0) -> None:
     pids = {pid for pid in qemu_pids(directory) if alive(pid)}
     if pids and powerdown_timeout > 0:
         (directory / STOP_FLAG).touch()
-        monitor(name, "system_powerdown")
+        # qemu may end before its prompt comes back: the wait below is what counts
+        with contextlib.suppress(OSError, RuntimeError):
+            monitor_command(name, "system_powerdown", timeout=5)
         wait_exit(list(pids), powerdown_timeout)
     halt(directory)
     leftover = [pid for pid in qemu_pids(directory) + supervisor_pids(directory) if alive(pid)]
@@ -460,15 +462,6 @@ def stop(name: str, powerdown_timeout: float = 0) -> None:
         shutil.rmtree(directory)
     if state:
         log(f"{name}: stopped; console log kept at {state.get('console_log')}")
-
-
-def monitor(name: str, command: str) -> None:
-    path = instance_dir(name) / "monitor.sock"
-    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(5)
-        sock.connect(str(path))
-        sock.sendall(command.encode() + b"\n")
-        time.sleep(0.5)
 
 
 def monitor_command(name: str, command: str, timeout: float = 60) -> str:
