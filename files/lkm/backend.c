@@ -59,7 +59,7 @@ static int gs_backend_try(const struct gs_backend *b, const char *name)
 int gs_backend_start(void)
 {
 	bool is_auto = !strcmp(backend, "auto");
-	int ret = -ENODEV;
+	int ret;
 
 	if (!strcmp(backend, "none")) {
 		pr_info("backend none (selected by module parameter)\n");

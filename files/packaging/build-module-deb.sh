@@ -40,7 +40,6 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-die() { echo "$me: $*" >&2; exit 1; }
 [ "$action" = build ] || die "usage: build-module-deb.sh build --headers DEB --source DIR --cache DIR"
 [ -r "$headers_deb" ] || die "cannot read the headers package '$headers_deb'"
 [ -r "$source_dir/dkms.conf" ] || die "no dkms.conf in the module source '$source_dir'"

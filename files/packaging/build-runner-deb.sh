@@ -35,7 +35,6 @@ while [ $# -gt 0 ]; do
 	esac
 done
 
-die() { echo "$me: $*" >&2; exit 1; }
 [ "$action" = build ] || die "usage: build-runner-deb.sh build --source DIR --cache DIR"
 [ -r "$source_dir/Makefile" ] || die "no Makefile in the runner source '$source_dir'"
 version=$(sed -n 's/^VERSION = \([0-9][0-9A-Za-z.~+-]*\)$/\1/p' "$source_dir/Makefile")

@@ -5,6 +5,7 @@
 # folder CACHE/KEY per set of inputs, KEY a hash of the inputs, the calling script and this
 # file. Sourced by those scripts (bash), which set $me (their name, for messages) first:
 #
+#   die MESSAGE                 says "$me: MESSAGE" on stderr and exits the script with 1
 #   deb_cache_key < LINES       sets $key from lines "LABEL FILE" (one per input file)
 #   deb_cache_hit CACHE         a package in CACHE/$key: prints its path, says "cache hit"
 #                               on stderr and exits the script with 0; else returns
@@ -15,6 +16,11 @@
 # The roles read "built " on stderr as "changed".
 
 me=${me:-${0##*/}}
+
+die() {
+	echo "$me: $*" >&2
+	exit 1
+}
 
 deb_cache_key() {
 	local label file

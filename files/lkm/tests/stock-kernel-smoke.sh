@@ -17,10 +17,12 @@ cache=${1:-${OOMGS_CACHE_DIR:-/var/cache/oom-graceful-shutdown}}/stock-kernel
 say() { echo "stock-kernel-smoke: $*" >&2; }
 
 depends_of() { apt-cache depends "$1" 2>/dev/null | sed -n 's/^ *Depends: \([^<> ]*\)$/\1/p'; }
-abi=$(depends_of linux-image-amd64 | sed -n 's/^linux-image-//p' | head -n 1)
+# the ABI of the kernel linux-image-amd64 depends on now (6.1.0-57-amd64)
+current_abi() { depends_of linux-image-amd64 | sed -n 's/^linux-image-//p' | head -n 1; }
+abi=$(current_abi)
 if [ -z "$abi" ]; then
 	apt-get update -qq
-	abi=$(depends_of linux-image-amd64 | sed -n 's/^linux-image-//p' | head -n 1)
+	abi=$(current_abi)
 fi
 [ -n "$abi" ] || { say "apt knows no linux-image-amd64"; exit 2; }
 root=$cache/$abi
