@@ -32,6 +32,7 @@ with open(pidfile, "w") as f:
     f.write(str(os.getpid()))
 with open(console, "a") as f:
     f.write("boot\\n" if "-loadvm" not in args else "resume\\n")
+    f.write("cpus %s\\n" % ",".join(map(str, sorted(os.sched_getaffinity(0)))))
     if step == "reboot":
         f.write("[ 9.1] reboot: Restarting system\\n")
     elif step == "poweroff":
@@ -91,6 +92,22 @@ def test_a_guest_reboot_starts_a_new_qemu_on_the_same_console_log(fake_qemu):
     vm.stop("t1")
     assert vm.qemu_pids(directory) == [] and vm.supervisor_pids(directory) == []
     assert not directory.exists()
+
+
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="needs two CPUs to pin to one")
+def test_qemu_runs_on_every_cpu_whatever_started_it(fake_qemu):
+    """An Ansible run under Mitogen pins what it starts to one CPU; the VMs must not inherit that."""
+    state = fake_qemu(["run"])
+    every = set(range(os.cpu_count()))
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {1})
+    try:
+        assert vm.launch(state) == ""
+    finally:
+        os.sched_setaffinity(0, before)
+    console = Path(state["console_log"])
+    assert wait_until(lambda: "cpus " in console.read_text()), console.read_text()
+    assert console.read_text().split("cpus ")[1].split()[0] == ",".join(map(str, sorted(every)))
 
 
 def test_only_the_first_start_resumes_the_booted_snapshot(fake_qemu):
