@@ -15,6 +15,12 @@
  * A registration's signal at grace start is sent by gs_ev_signal_work, in
  * process context, because sending a signal may allocate.
  *
+ * A read returns the line "registrations" (no event, no slot) when the
+ * registrations changed since the runner last read that line, and once
+ * after each open: the runner then reads /proc/graceful_shutdown for the
+ * registrations in early mode, which it arms itself (docs/early-mode.md).
+ * Queued events are returned first.
+ *
  * Event IDs are unique within a boot, across loads of the module: each
  * load starts counting at its load time in nanoseconds since boot, past
  * every ID an earlier load can have issued, and "done" is only accepted
@@ -109,6 +115,8 @@ static DECLARE_WAIT_QUEUE_HEAD(gs_ev_wq);
 
 /* Protected by gs_ev_lock. */
 static enum gs_runner gs_ev_runner;
+/* The runner has yet to read the "registrations" line. */
+static bool gs_ev_regs_changed;
 static bool gs_ev_shutdown;
 static u64 gs_ev_first_id;
 static u64 gs_ev_next_id;
@@ -460,10 +468,22 @@ static bool gs_ev_readable(void)
 	bool ret;
 
 	spin_lock(&gs_ev_lock);
-	ret = gs_ev_shutdown || gs_ev_oldest_queued_locked();
+	ret = gs_ev_shutdown || gs_ev_oldest_queued_locked() ||
+	      gs_ev_regs_changed;
 	spin_unlock(&gs_ev_lock);
 	return ret;
 }
+
+/* Process context (a write to /proc/graceful_shutdown): wake the runner. */
+void gs_events_registrations_changed(void)
+{
+	spin_lock(&gs_ev_lock);
+	gs_ev_regs_changed = true;
+	spin_unlock(&gs_ev_lock);
+	wake_up_interruptible_poll(&gs_ev_wq, EPOLLIN | EPOLLRDNORM);
+}
+
+static const char gs_ev_regs_line[] = "registrations\n";
 
 static ssize_t gs_ev_read(struct file *file, char __user *ubuf, size_t count,
 			  loff_t *ppos)
@@ -488,6 +508,18 @@ static ssize_t gs_ev_read(struct file *file, char __user *ubuf, size_t count,
 		ev = gs_ev_oldest_queued_locked();
 		if (ev)
 			break;
+		if (gs_ev_regs_changed) {
+			gs_ev_regs_changed = false;
+			spin_unlock(&gs_ev_lock);
+			len = sizeof(gs_ev_regs_line) - 1;
+			if (len > count)
+				ret = -EINVAL;
+			else if (copy_to_user(ubuf, gs_ev_regs_line, len))
+				ret = -EFAULT;
+			else
+				ret = len;
+			goto out;
+		}
 		spin_unlock(&gs_ev_lock);
 		if (file->f_flags & O_NONBLOCK) {
 			ret = -EAGAIN;
@@ -603,7 +635,7 @@ static __poll_t gs_ev_poll(struct file *file, poll_table *wait)
 
 	poll_wait(file, &gs_ev_wq, wait);
 	spin_lock(&gs_ev_lock);
-	if (gs_ev_oldest_queued_locked())
+	if (gs_ev_oldest_queued_locked() || gs_ev_regs_changed)
 		mask |= EPOLLIN | EPOLLRDNORM;
 	if (gs_ev_shutdown)
 		mask |= EPOLLHUP;
@@ -624,6 +656,8 @@ static int gs_ev_open(struct inode *inode, struct file *file)
 		ret = -EBUSY;
 	else
 		gs_ev_runner = GS_RUNNER_OPEN;
+	if (!ret)
+		gs_ev_regs_changed = true;	/* a new runner reads them once */
 	spin_unlock(&gs_ev_lock);
 	if (ret)
 		return ret;

@@ -36,6 +36,9 @@ struct task_struct;
 /* A kill this long after a grace's end still ends that grace (registry.c). */
 #define GS_GRACE_KILL_SLACK_MS	10000
 #define GS_TIMEOUT_DEFAULT_MS	3000
+/* early=PCT: memory.high as a percentage of the cgroup's memory limit. */
+#define GS_EARLY_MIN_PCT	50
+#define GS_EARLY_MAX_PCT	99
 /* reserve_kb=N: the kernel caps it by vm.oom_victim_reserve_max_kb too. */
 #define GS_RESERVE_MAX_KB	1048576
 /* Largest PID number of any configuration (PID_MAX_LIMIT on 64 bit). */
@@ -49,6 +52,13 @@ enum gs_cmd_op {
 	GS_CMD_UNREGISTER,
 };
 
+/* then=: the early mode's policy once the handler has ended (runner). */
+enum gs_then {
+	GS_THEN_KILL,
+	GS_THEN_TERM,
+	GS_THEN_CONTINUE,
+};
+
 struct gs_cmd {
 	enum gs_cmd_op op;
 	unsigned int line;		/* line number in the write, from 1 */
@@ -56,6 +66,8 @@ struct gs_cmd {
 	unsigned int timeout_ms;
 	unsigned int reserve_kb;	/* 0: no reserve */
 	int signal;			/* sent at grace start, 0: none */
+	unsigned int early_pct;		/* early mode's threshold, 0: none */
+	enum gs_then then;		/* early mode's policy */
 	const char *path;		/* points into the write buffer */
 	struct pid *pid;		/* set by procfs.c, reference held */
 	struct pid *rearm;		/* procfs.c: re-arm after the write, ref held */
@@ -67,6 +79,7 @@ int gs_parse_reg_write(char *buf, size_t len, struct gs_cmd *cmds,
 int gs_parse_done(char *buf, size_t len, u64 *id, const char **why);
 int gs_check_path_syntax(const char *path, const char **why);
 const char *gs_signal_name(int signal);
+const char *gs_then_name(enum gs_then then);
 
 /* What a registration asks for, as the OOM callbacks see it. */
 struct gs_request {
@@ -118,6 +131,7 @@ unsigned int gs_event_selected(struct task_struct *victim,
 			       unsigned int *reserve_kb);
 void gs_event_killed(struct task_struct *victim, enum gs_reason reason,
 		     u64 oom_cgroup_id, bool graced);
+void gs_events_registrations_changed(void);
 void gs_events_get_stats(struct gs_stats *st);
 int gs_events_init(void);
 void gs_events_exit(void);

@@ -12,6 +12,14 @@
  *                               HUP, INT, QUIT, USR1, USR2 or TERM
  *     reserve_kb=N              what the process may charge over its memcg's
  *                               limit during its grace (0..1048576)
+ *     early=PCT                 early mode where the kernel has no grace (a
+ *                               stock kernel): the runner sets memory.high of
+ *                               the process's cgroup to PCT (50..99) percent
+ *                               of its memory limit and runs the handler when
+ *                               it is crossed, before any OOM kill
+ *     then=POLICY               with early: what the runner does to the
+ *                               process when the handler has ended or run out
+ *                               of time: kill (default), term or continue
  *   -PID                        unregister
  * Fields are separated by blanks (space or tab); a PATH cannot contain
  * blanks. Every line is checked before anything is applied.
@@ -23,7 +31,15 @@
 
 #include "graceful_shutdown.h"
 
-#define GS_MAX_OPTIONS		3
+/* The options of a registration line: bit N of a parse's "seen" mask. */
+enum gs_option {
+	GS_OPT_TIMEOUT,
+	GS_OPT_SIGNAL,
+	GS_OPT_RESERVE,
+	GS_OPT_EARLY,
+	GS_OPT_THEN,
+	GS_MAX_OPTIONS
+};
 
 /* The signals a registration may ask for, by name (no SIG prefix). */
 static const struct {
@@ -224,13 +240,48 @@ static int gs_opt_signal(const char *v, struct gs_cmd *cmd, const char **why)
 	return -EINVAL;
 }
 
+static int gs_opt_early(const char *v, struct gs_cmd *cmd, const char **why)
+{
+	return gs_opt_uint(v, GS_EARLY_MIN_PCT, GS_EARLY_MAX_PCT,
+			   "malformed early (expected a percentage, 50..99)",
+			   "early out of range 50..99",
+			   &cmd->early_pct, why);
+}
+
+static const char * const gs_then_names[] = {
+	[GS_THEN_KILL] = "kill",
+	[GS_THEN_TERM] = "term",
+	[GS_THEN_CONTINUE] = "continue",
+};
+
+const char *gs_then_name(enum gs_then then)
+{
+	return then < ARRAY_SIZE(gs_then_names) ? gs_then_names[then] : "?";
+}
+
+static int gs_opt_then(const char *v, struct gs_cmd *cmd, const char **why)
+{
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(gs_then_names); i++) {
+		if (!strcmp(v, gs_then_names[i])) {
+			cmd->then = i;
+			return 0;
+		}
+	}
+	*why = "unknown then (expected kill, term or continue)";
+	return -EINVAL;
+}
+
 static const struct {
 	const char *key;
 	int (*parse)(const char *v, struct gs_cmd *cmd, const char **why);
 } gs_options[GS_MAX_OPTIONS] = {
-	{ "timeout_ms", gs_opt_timeout },
-	{ "signal", gs_opt_signal },
-	{ "reserve_kb", gs_opt_reserve },
+	[GS_OPT_TIMEOUT] = { "timeout_ms", gs_opt_timeout },
+	[GS_OPT_SIGNAL] = { "signal", gs_opt_signal },
+	[GS_OPT_RESERVE] = { "reserve_kb", gs_opt_reserve },
+	[GS_OPT_EARLY] = { "early", gs_opt_early },
+	[GS_OPT_THEN] = { "then", gs_opt_then },
 };
 
 /* One OPTION of a registration line; bit i of *@seen: gs_options[i] given. */
@@ -251,7 +302,7 @@ static int gs_parse_option(const char *s, struct gs_cmd *cmd,
 		*seen |= 1U << i;
 		return gs_options[i].parse(v, cmd, why);
 	}
-	*why = "unknown option (expected timeout_ms=N, signal=NAME or reserve_kb=N)";
+	*why = "unknown option (expected timeout_ms, signal, reserve_kb, early or then)";
 	return -EINVAL;
 }
 
@@ -273,6 +324,8 @@ static int gs_parse_reg_line(char *line, struct gs_cmd *cmd, const char **why)
 	cmd->timeout_ms = GS_TIMEOUT_DEFAULT_MS;
 	cmd->reserve_kb = 0;
 	cmd->signal = 0;
+	cmd->early_pct = 0;
+	cmd->then = GS_THEN_KILL;
 	cmd->path = NULL;
 	cmd->pid = NULL;
 
@@ -295,7 +348,7 @@ static int gs_parse_reg_line(char *line, struct gs_cmd *cmd, const char **why)
 			return -EINVAL;
 		}
 		if (n > ARRAY_SIZE(tok)) {
-			*why = "more than three options";
+			*why = "more than five options";
 			return -EINVAL;
 		}
 		ret = gs_check_path_syntax(tok[1], why);
@@ -306,6 +359,10 @@ static int gs_parse_reg_line(char *line, struct gs_cmd *cmd, const char **why)
 			ret = gs_parse_option(tok[i], cmd, &seen, why);
 			if (ret)
 				return ret;
+		}
+		if ((seen & (1U << GS_OPT_THEN)) && !(seen & (1U << GS_OPT_EARLY))) {
+			*why = "then= without early= (then is the early mode's policy)";
+			return -EINVAL;
 		}
 	}
 	if (len > GS_LINE_MAX) {

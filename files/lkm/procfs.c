@@ -215,6 +215,8 @@ static ssize_t gs_reg_write(struct file *file, const char __user *ubuf,
 		if (cmds[i].rearm)
 			gs_backend_rearm(cmds[i].rearm);
 	}
+	if (!ret)
+		gs_events_registrations_changed();
 out:
 	for (i = 0; i < n; i++) {
 		put_pid(cmds[i].pid);

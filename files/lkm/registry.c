@@ -39,6 +39,8 @@ struct gs_reg {
 	unsigned int timeout_ms;
 	unsigned int reserve_kb;
 	int signal;
+	unsigned int early_pct;		/* early mode (runner), 0: none */
+	enum gs_then then;
 	bool graced;			/* a grace was granted since it was written */
 	unsigned long grace_end;	/* jiffies: when that grace ends at the latest */
 	char path[GS_PATH_MAX];
@@ -68,6 +70,8 @@ static void gs_reg_clear(struct gs_reg *reg)
 	reg->timeout_ms = 0;
 	reg->reserve_kb = 0;
 	reg->signal = 0;
+	reg->early_pct = 0;
+	reg->then = GS_THEN_KILL;
 	reg->graced = false;
 	reg->path[0] = '\0';
 	reg->state = GS_REG_FREE;
@@ -177,6 +181,8 @@ int gs_registry_apply(struct gs_cmd *cmds, unsigned int n,
 		reg->timeout_ms = cmds[i].timeout_ms;
 		reg->reserve_kb = cmds[i].reserve_kb;
 		reg->signal = cmds[i].signal;
+		reg->early_pct = cmds[i].early_pct;
+		reg->then = cmds[i].then;
 		reg->graced = false;
 		strscpy(reg->path, cmds[i].path, sizeof(reg->path));
 		reg->state = GS_REG_LIVE;
@@ -188,7 +194,8 @@ out:
 
 /*
  * One line per live registration: "PID PATH timeout_ms=N", then
- * " signal=NAME" and " reserve_kb=N" when the registration has them.
+ * " signal=NAME", " reserve_kb=N" and " early=PCT then=POLICY" when the
+ * registration has them (the runner reads the early ones from here).
  */
 void gs_registry_show(struct seq_file *m)
 {
@@ -212,6 +219,9 @@ void gs_registry_show(struct seq_file *m)
 			seq_printf(m, " signal=%s", gs_signal_name(reg->signal));
 		if (reg->reserve_kb)
 			seq_printf(m, " reserve_kb=%u", reg->reserve_kb);
+		if (reg->early_pct)
+			seq_printf(m, " early=%u then=%s", reg->early_pct,
+				   gs_then_name(reg->then));
 		seq_putc(m, '\n');
 	}
 	spin_unlock(&gs_reg_lock);

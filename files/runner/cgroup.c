@@ -84,16 +84,16 @@ fail:
 	return -1;
 }
 
-int cgroup_leaf_create(uint64_t id, char *out, size_t len)
+int cgroup_leaf_create(const char *kind, uint64_t id, char *out, size_t len)
 {
 	if (!handlers_dir[0])
 		return -1;
 	/* A leaf that exists belongs to someone else (a handler left from before): never share it. */
-	snprintf(out, len, "%s/event-%llu", handlers_dir, (unsigned long long)id);
+	snprintf(out, len, "%s/%s-%llu", handlers_dir, kind, (unsigned long long)id);
 	for (int n = 2; mkdir(out, 0755); n++) {
 		if (errno != EEXIST || n > 9)
 			return -1;
-		snprintf(out, len, "%s/event-%llu.%d", handlers_dir, (unsigned long long)id, n);
+		snprintf(out, len, "%s/%s-%llu.%d", handlers_dir, kind, (unsigned long long)id, n);
 	}
 	return 0;
 }

@@ -18,8 +18,8 @@ int cgroup_setup(const char *base, const char *memory_min, const char *memory_ma
 /* The cgroup v2 directory the runner is in now (from /proc/self/cgroup). */
 int cgroup_own(char *out, size_t len);
 
-/* Create a new leaf BASE/handlers/event-ID (event-ID.N if that exists); its path goes to out. */
-int cgroup_leaf_create(uint64_t id, char *out, size_t len);
+/* Create a new leaf BASE/handlers/KIND-ID (KIND-ID.N if that exists); its path goes to out. */
+int cgroup_leaf_create(const char *kind, uint64_t id, char *out, size_t len);
 
 /* Open the leaf's directory, for spawn_into_cgroup() (-1 on failure). */
 int cgroup_leaf_open(const char *leaf);

@@ -9,7 +9,8 @@
 #define EVENT_PATH_MAX 256
 #define EVENT_COMM_MAX 64
 
-enum event_phase { PHASE_GRACE, PHASE_KILLED };
+/* PHASE_EARLY: not from the module, made by the runner's early mode (early.c). */
+enum event_phase { PHASE_GRACE, PHASE_KILLED, PHASE_EARLY };
 
 struct event {
 	uint64_t id;

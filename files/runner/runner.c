@@ -9,6 +9,11 @@
  * grace left), logs to stderr (the journal), and writes "done ID" when the
  * handler has ended so the kernel kills the victim at once.
  *
+ * Early mode (early.c): where the kernel has no grace period, registrations
+ * with early=PCT get memory.high below their cgroup's limit, and their handler
+ * runs when the kernel throttles them there, before any OOM kill. The module
+ * says "registrations" on the event channel when they change.
+ *
  * The runner locks its memory and sets its OOM score to -1000; handlers get
  * score 0 and are bounded by the handlers' memory.max instead. Everything the
  * event loop uses is allocated up front.
@@ -31,9 +36,11 @@
 #include <unistd.h>
 
 #include "cgroup.h"
+#include "early.h"
 #include "event.h"
 #include "path_check.h"
 #include "pending.h"
+#include "say.h"
 #include "spawn.h"
 
 #define MAX_HANDLERS 16
@@ -60,8 +67,14 @@ static struct run runs[MAX_HANDLERS];
 static unsigned int events_channel;
 /* Events read, waiting for a free slot: started most urgent first. */
 static struct pending pending;
+/* Counts the runs of early mode's handlers (their events have no module ID). */
+static uint64_t early_runs;
+/* SIGTERM or SIGINT came: handlers are ended, early mode applies no then=. */
+static int stopping;
 static struct {
 	const char *events_path;
+	const char *listing_path;
+	const char *status_path;
 	const char *cgroup_base;
 	const char *memory_min;
 	const char *memory_max;
@@ -69,12 +82,14 @@ static struct {
 	int use_clone3;
 } opt = {
 	.events_path = "/proc/graceful_shutdown_events",
+	.listing_path = "/proc/graceful_shutdown",
+	.status_path = "/proc/graceful_shutdown_status",
 	.memory_min = "16M",
 	.memory_max = "128M",
 	.use_clone3 = 1,
 };
 
-static void say(int prio, const char *fmt, ...)
+void say(int prio, const char *fmt, ...)
 {
 	char line[1400];
 	va_list ap;
@@ -136,11 +151,23 @@ static int open_events(void)
 	return fd;
 }
 
+static const char *phase_name(enum event_phase phase)
+{
+	return phase == PHASE_GRACE ? "grace" : phase == PHASE_KILLED ? "killed" : "early";
+}
+
 static void send_done(int events_fd, const struct event *ev)
 {
 	char cmd[48];
 	int len = snprintf(cmd, sizeof(cmd), "done %llu\n", (unsigned long long)ev->id);
 
+	if (ev->phase == PHASE_EARLY) {	/* no grace to end: apply then= instead */
+		if (stopping)
+			early_run_dropped(ev->pid);
+		else
+			early_handler_ended(ev->pid, now_ns());
+		return;
+	}
 	if (events_fd >= 0 && write(events_fd, cmd, len) != len && errno != ENOENT)
 		say(4, "event %llu: writing done failed: %s", (unsigned long long)ev->id,
 		    strerror(errno));
@@ -172,9 +199,9 @@ static void child_exec(const struct run *r, uint64_t budget_ms, int in_cgroup)
 	}
 	cgroup_path_of_id(r->ev.cgroup_id, cgroup, sizeof(cgroup));
 	cgroup_path_of_id(r->ev.oom_cgroup_id, oom_cgroup, sizeof(oom_cgroup));
-	snprintf(env[i++], sizeof(env[0]), "OOMGS_EVENT_ID=%llu", (unsigned long long)r->ev.id);
-	snprintf(env[i++], sizeof(env[0]), "OOMGS_PHASE=%s",
-		 r->ev.phase == PHASE_GRACE ? "grace" : "killed");
+	snprintf(env[i++], sizeof(env[0]), "OOMGS_EVENT_ID=%s%llu",
+		 r->ev.phase == PHASE_EARLY ? "early-" : "", (unsigned long long)r->ev.id);
+	snprintf(env[i++], sizeof(env[0]), "OOMGS_PHASE=%s", phase_name(r->ev.phase));
 	snprintf(env[i++], sizeof(env[0]), "OOMGS_VICTIM_PID=%ld", r->ev.pid);
 	snprintf(env[i++], sizeof(env[0]), "OOMGS_VICTIM_COMM=%s", r->ev.comm);
 	snprintf(env[i++], sizeof(env[0]), "OOMGS_VICTIM_CGROUP=%s", cgroup);
@@ -216,7 +243,7 @@ static void start_handler(int events_fd, const struct event *ev)
 			budget_ms = cap;
 	}
 	say(5, "event %llu %s: victim pid=%ld comm=%s reason=%s, handler %s, budget %llu ms",
-	    (unsigned long long)ev->id, ev->phase == PHASE_GRACE ? "grace" : "killed", ev->pid,
+	    (unsigned long long)ev->id, phase_name(ev->phase), ev->pid,
 	    ev->comm, ev->reason, ev->handler, (unsigned long long)budget_ms);
 	if (handler_path_safe(ev->handler, why, sizeof(why))) {
 		say(3, "event %llu: refusing to run the handler: %s", (unsigned long long)ev->id, why);
@@ -229,7 +256,9 @@ static void start_handler(int events_fd, const struct event *ev)
 	}
 	memset(r, 0, sizeof(*r));
 	r->ev = *ev;
-	if (opt.use_cgroup && cgroup_leaf_create(ev->id, r->leaf, sizeof(r->leaf))) {
+	if (opt.use_cgroup &&
+	    cgroup_leaf_create(ev->phase == PHASE_EARLY ? "early" : "event", ev->id, r->leaf,
+			       sizeof(r->leaf))) {
 		say(4, "event %llu: no cgroup leaf (%s); running without one",
 		    (unsigned long long)ev->id, strerror(errno));
 		r->leaf[0] = '\0';
@@ -271,7 +300,7 @@ static void finish_handler(int events_fd, struct run *r)
 	} else {
 		kill(-r->pid, SIGKILL);
 	}
-	if (!retired)
+	if (!retired || r->ev.phase == PHASE_EARLY)
 		send_done(events_fd, &r->ev);
 	if (retired)
 		snprintf(outcome, sizeof(outcome), "retired (its event channel closed)");
@@ -285,6 +314,7 @@ static void finish_handler(int events_fd, struct run *r)
 	    "event %llu: handler %s %s; ran %.3f ms; victim chosen to handler end %lld ms; %s",
 	    (unsigned long long)r->ev.id, r->ev.handler, outcome, (end - r->started_ns) / 1e6,
 	    (long long)(end / 1000000ull) - (long long)r->ev.ts_ms,
+	    r->ev.phase == PHASE_EARLY ? "then= applied" :
 	    retired ? "no done (channel closed)" : "done sent");
 	if (r->pidfd >= 0)
 		close(r->pidfd);
@@ -306,11 +336,28 @@ static void expire(struct run *r)
 	kill_handler(r);
 }
 
-/* Forget the events that wait for a slot, saying why each handler is not started. */
-static void drop_pending(const char *why)
+/*
+ * Forget the events that wait for a slot, saying why each handler is not
+ * started; with @keep_early, early mode's runs stay queued (they do not
+ * depend on the event channel).
+ */
+static void drop_pending(const char *why, int keep_early)
 {
-	for (struct pending_event p; !pending_take(&pending, &p);)
-		say(4, "event %llu: handler not started: %s", (unsigned long long)p.ev.id, why);
+	struct event kept[PENDING_MAX];
+	unsigned int n = 0;
+
+	for (struct pending_event p; !pending_take(&pending, &p);) {
+		if (p.ev.phase == PHASE_EARLY && keep_early) {
+			kept[n++] = p.ev;
+			continue;
+		}
+		say(4, "event %llu %s: handler not started: %s", (unsigned long long)p.ev.id,
+		    phase_name(p.ev.phase), why);
+		if (p.ev.phase == PHASE_EARLY)
+			early_run_dropped(p.ev.pid);
+	}
+	for (unsigned int i = 0; i < n; i++)
+		pending_add(&pending, &kept[i], now_ns());
 }
 
 /* The event channel closed (module unloaded or reloaded): retire its handlers. */
@@ -320,11 +367,47 @@ static void close_events(int *events_fd, const char *why)
 	close(*events_fd);
 	*events_fd = -1;
 	events_channel++;
-	drop_pending("its event channel closed");
+	drop_pending("its event channel closed", 1);
 	/* every running handler started on the closed channel (or an older one) */
 	for (int i = 0; i < MAX_HANDLERS; i++)
-		if (runs[i].active)
+		if (runs[i].active && runs[i].ev.phase != PHASE_EARLY)
 			kill_handler(&runs[i]);
+	/* the registrations went with the module; the next open brings them back */
+	for (int i = 0; i < EARLY_MAX; i++)
+		if (earlies[i].active && !earlies[i].running)
+			early_disarm(&earlies[i], "the event channel closed");
+}
+
+/* Early mode only where the kernel has no grace: the module's backend is not "hook". */
+static int early_enabled(void)
+{
+	char buf[2048] = "";
+	int fd = open(opt.status_path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return strstr(buf, "backend=hook\n") == NULL;
+}
+
+/* A registration in early mode crossed its memory.high: run its handler now (or next). */
+static void early_start(struct early *e, uint64_t now)
+{
+	struct event ev;
+
+	early_event(e, ++early_runs, now, &ev);
+	e->running = 1;
+	say(5, "early pid %ld: memory.high %llu of %s crossed (memory.events high=%llu)", e->reg.pid,
+	    (unsigned long long)e->high, e->cgroup, (unsigned long long)e->high_count);
+	if (pending_add(&pending, &ev, now)) {
+		say(4, "early pid %ld: no room to queue its handler", e->reg.pid);
+		early_handler_ended(e->reg.pid, now);
+	}
 }
 
 /* Read every queued event (as many as there is room for) into the pending queue. */
@@ -343,7 +426,9 @@ static void read_events(int *events_fd)
 			return;
 		}
 		line[n] = '\0';
-		if (event_parse(line, &ev, &why))
+		if (!strcmp(line, "registrations\n"))
+			early_sync(opt.listing_path, early_enabled(), now_ns());
+		else if (event_parse(line, &ev, &why))
 			say(3, "ignoring malformed event (%s): %s", why, line);
 		else
 			pending_add(&pending, &ev, now_ns());
@@ -403,7 +488,7 @@ int main(int argc, char **argv)
 	const char *spawn;
 	char why[600];
 	sigset_t mask;
-	int sfd, events_fd = -1, c, no_cgroup = 0, stopping = 0;
+	int sfd, events_fd = -1, c, no_cgroup = 0;
 
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -444,8 +529,10 @@ int main(int argc, char **argv)
 	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 
 	for (;;) {
-		struct pollfd fds[2 + MAX_HANDLERS];
-		int slot_of[2 + MAX_HANDLERS];
+		/* what each pollfd is: a handler's run, the events, the signals, an early watch */
+		enum { RUN, EVENTS, SIGNALS, EARLY_EVENTS, EARLY_EXIT } kind[3 + MAX_HANDLERS + 2 * EARLY_MAX];
+		struct pollfd fds[3 + MAX_HANDLERS + 2 * EARLY_MAX];
+		int index[3 + MAX_HANDLERS + 2 * EARLY_MAX];
 		int nfds = 0, busy = 0, timeout = 1000;
 		uint64_t now = now_ns();
 
@@ -465,7 +552,8 @@ int main(int argc, char **argv)
 			}
 			fds[nfds].fd = r->pidfd;
 			fds[nfds].events = POLLIN;
-			slot_of[nfds++] = i;
+			kind[nfds] = RUN;
+			index[nfds++] = i;
 		}
 		if (stopping && !busy)
 			break;
@@ -474,26 +562,51 @@ int main(int argc, char **argv)
 		if (events_fd >= 0 && pending.n < PENDING_MAX && !stopping) {
 			fds[nfds].fd = events_fd;
 			fds[nfds].events = POLLIN;
-			slot_of[nfds++] = -1;
+			kind[nfds++] = EVENTS;
 		}
 		fds[nfds].fd = sfd;
 		fds[nfds].events = POLLIN;
-		slot_of[nfds++] = -2;
+		kind[nfds++] = SIGNALS;
+		/* not while its handler runs: a crossing then changes nothing, an exit waits for it */
+		for (int i = 0; i < EARLY_MAX && !stopping; i++) {
+			struct early *e = &earlies[i];
+
+			if (!e->active || e->running)
+				continue;
+			early_recheck(e, now);
+			fds[nfds].fd = e->events_fd;
+			fds[nfds].events = POLLPRI;
+			kind[nfds] = EARLY_EVENTS;
+			index[nfds++] = i;
+			fds[nfds].fd = e->pidfd;
+			fds[nfds].events = POLLIN;
+			kind[nfds] = EARLY_EXIT;
+			index[nfds++] = i;
+		}
 
 		if (poll(fds, nfds, timeout) < 0 && errno != EINTR) {
 			say(3, "poll failed: %s", strerror(errno));
 			return 1;
 		}
+		now = now_ns();
 		for (int k = 0; k < nfds; k++) {
+			struct early *e = &earlies[kind[k] >= EARLY_EVENTS ? index[k] : 0];
+
 			if (!fds[k].revents)
 				continue;
-			if (slot_of[k] >= 0) {
-				finish_handler(events_fd, &runs[slot_of[k]]);
-			} else if (slot_of[k] == -1) {
+			if (kind[k] == RUN) {
+				finish_handler(events_fd, &runs[index[k]]);
+			} else if (kind[k] == EVENTS) {
 				if (fds[k].revents & (POLLHUP | POLLERR | POLLNVAL))
 					close_events(&events_fd, "module unloaded?");
 				else
 					read_events(&events_fd);
+			} else if (kind[k] == EARLY_EVENTS) {
+				if (e->active && early_crossed(e, now))
+					early_start(e, now);
+			} else if (kind[k] == EARLY_EXIT) {
+				if (e->active && !e->running)
+					early_disarm(e, "the process exited");
 			} else {
 				struct signalfd_siginfo si;
 
@@ -503,12 +616,16 @@ int main(int argc, char **argv)
 					for (int i = 0; i < MAX_HANDLERS; i++)
 						if (runs[i].active && !runs[i].timed_out)
 							expire(&runs[i]);
-					drop_pending("the runner is stopping");
+					drop_pending("the runner is stopping", 0);
 				}
 			}
 		}
 		if (!stopping)
 			start_pending(events_fd);
+	}
+	for (int i = 0; i < EARLY_MAX; i++) {
+		earlies[i].running = 0;
+		early_disarm(&earlies[i], "the runner stopped");
 	}
 	say(6, "stopped");
 	return 0;

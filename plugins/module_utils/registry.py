@@ -35,7 +35,8 @@ from .registry_errors import NotLoadedError, ParseError, RegistryError, Selector
 from .registry_handler import PATH_MAX_LEN, check_handler, handler_syntax_problems  # noqa: F401
 from .registry_plan import Plan, apply, plan, plan_lines  # noqa: F401
 from .registry_proc import (  # noqa: F401
-    ERRNO_MEANING, LINE_MAX_LEN, NOT_LOADED_HINT, RESERVE_MAX_KB, SIGNALS, TIMEOUT_DEFAULT, TIMEOUT_MAX,
+    EARLY_DEFAULT, EARLY_MAX, EARLY_MIN, ERRNO_MEANING, LINE_MAX_LEN, NOT_LOADED_HINT, RESERVE_MAX_KB, SIGNALS,
+    THEN, THEN_DEFAULT, TIMEOUT_DEFAULT, TIMEOUT_MAX,
     TIMEOUT_MIN, WRITE_MAX_BYTES, WRITE_MAX_LINES, Entry, describe_errno, format_line, format_unregister,
     option_fields, parse_listing, parse_status, read_listing, read_status, write_lines)
 from .registry_selectors import (  # noqa: F401

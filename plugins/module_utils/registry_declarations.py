@@ -18,14 +18,15 @@ import tempfile
 
 from .registry_errors import ParseError, RegistryError, SelectorError
 from .registry_handler import handler_syntax_problems
-from .registry_proc import Entry, _check_options
+from .registry_proc import THEN_DEFAULT, Entry, _check_options
 from .registry_selectors import _read, normalize_selector
 from .registry_system import CLI, SYSTEMD_DIR, System
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DECLARATION_KEYS = ("handler", "name", "selector", "timeout_ms")
-# Keys a declaration may have; left out when they are at their defaults (no signal, no reserve).
-DECLARATION_OPTIONAL_KEYS = ("signal", "reserve_kb")
+# Keys a declaration may have; left out when they are at their defaults (no signal, no reserve,
+# no early mode: early is early mode's threshold in percent, then its policy).
+DECLARATION_OPTIONAL_KEYS = ("signal", "reserve_kb", "early", "then")
 CLI_HINT = "apply role oom.graceful_shutdown.registrations"
 
 
@@ -41,14 +42,14 @@ def declaration_path(name, system=None):
     return os.path.join(system.declaration_dir, validate_name(name) + ".json")
 
 
-def make_declaration(name, selector, handler, timeout_ms, signal=None, reserve_kb=0):
+def make_declaration(name, selector, handler, timeout_ms, signal=None, reserve_kb=0, early=0, then=THEN_DEFAULT):
     """The declaration dict of a registration. A pid selector cannot be declared."""
     validate_name(name)
     kind, value = normalize_selector(selector)
     if kind == "pid":
         raise SelectorError("a pid selector is never persisted (a PID does not survive a restart): use pidfile, "
                             "service, exe or comm")
-    _check_options(timeout_ms, signal, reserve_kb)
+    _check_options(timeout_ms, signal, reserve_kb, early, then)
     problems = handler_syntax_problems(handler)
     if problems:
         raise RegistryError("; ".join(problems))
@@ -57,13 +58,17 @@ def make_declaration(name, selector, handler, timeout_ms, signal=None, reserve_k
         declaration["signal"] = signal
     if reserve_kb:
         declaration["reserve_kb"] = reserve_kb
+    if early:
+        declaration["early"] = early
+        declaration["then"] = then
     return declaration
 
 
 def declaration_entry(declaration, pid):
     """The Entry that a declaration asks for, for one of its processes."""
     return Entry(pid, declaration["handler"], declaration["timeout_ms"], declaration.get("signal"),
-                 declaration.get("reserve_kb", 0))
+                 declaration.get("reserve_kb", 0), declaration.get("early", 0),
+                 declaration.get("then", THEN_DEFAULT))
 
 
 def dump_declaration(declaration):
@@ -89,7 +94,8 @@ def parse_declaration(text, name=None):
         raise ParseError("it declares name %r but the file is named %s.json" % (data["name"], name))
     try:
         return make_declaration(data["name"], data["selector"], data["handler"], data["timeout_ms"],
-                                data.get("signal"), data.get("reserve_kb", 0))
+                                data.get("signal"), data.get("reserve_kb", 0), data.get("early", 0),
+                                data.get("then", THEN_DEFAULT))
     except RegistryError as exc:
         raise ParseError(str(exc))
 

@@ -20,12 +20,14 @@ import difflib
 from .registry_declarations import NAME_RE
 from .registry_errors import RegistryError
 from .registry_handler import handler_syntax_problems
-from .registry_proc import _check_reserve, _check_signal, _check_timeout
+from .registry_proc import EARLY_MAX, EARLY_MIN, THEN, THEN_DEFAULT, _check_reserve, _check_signal, _check_timeout
 from .registry_selectors import SELECTOR_KEYS, normalize_selector
 
 # The keys of an entry (the options of the module oom.graceful_shutdown.registration).
 ENTRY_KEYS = ("name",) + SELECTOR_KEYS + (
-    "handler", "timeout_ms", "signal", "reserve_kb", "allow_missing", "persist", "state")
+    "handler", "timeout_ms", "signal", "reserve_kb", "mode", "early_threshold", "then", "allow_missing", "persist",
+    "state")
+MODES = ("grace", "early")
 BOOL_KEYS = ("allow_missing", "persist")
 STATES = ("present", "absent")
 
@@ -80,6 +82,31 @@ def entry_problems(entry):
             check(value)
         except RegistryError as exc:
             problems.append(str(exc))
+    problems.extend(_early_problems(entry))
+    return problems
+
+
+def _early_problems(entry):
+    """The problems of mode, early_threshold and then (early mode's keys go with mode: early)."""
+    problems = []
+    mode = entry.get("mode", "grace")
+    if mode not in MODES:
+        problems.append("mode is %r: use grace or early" % (mode,))
+    threshold = entry.get("early_threshold")
+    if isinstance(threshold, str) and threshold.isdigit():
+        threshold = int(threshold)
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, int)
+                                  or not EARLY_MIN <= threshold <= EARLY_MAX):
+        problems.append("early_threshold is %r: use a percentage of the cgroup's memory limit from %d to %d"
+                        % (entry["early_threshold"], EARLY_MIN, EARLY_MAX))
+    then = entry.get("then")
+    if then is not None and then not in THEN:
+        problems.append("then is %r: use %s" % (then, ", ".join(THEN)))
+    if mode == "grace":
+        if threshold is not None:
+            problems.append("early_threshold is early mode's: set mode: early too, or remove it")
+        if then is not None and then != THEN_DEFAULT:
+            problems.append("then is early mode's: set mode: early too, or remove it")
     return problems
 
 

@@ -23,7 +23,7 @@ Plan = collections.namedtuple("Plan", ["register", "unregister", "unchanged"])
 def plan(desired, current, unregister=()):
     """Compare the wanted registrations with the live ones.
 
-    desired: Entry-like (pid, handler, timeout_ms[, signal, reserve_kb]) that must be live;
+    desired: Entry-like (pid, handler, timeout_ms[, signal, reserve_kb, early, then]) that must be live;
     current: parse_listing();
     unregister: PIDs that must not be registered (only those live are unregistered).
     Returns Plan(register=[Entry] to write (new, or live with another handler or options),
@@ -35,7 +35,7 @@ def plan(desired, current, unregister=()):
     for item in desired:
         entry = Entry(*item)
         _check_pid(entry.pid)
-        _check_options(entry.timeout_ms, entry.signal, entry.reserve_kb)
+        _check_options(entry.timeout_ms, entry.signal, entry.reserve_kb, entry.early, entry.then)
         if entry.pid in wanted and wanted[entry.pid] != entry:
             raise RegistryError("PID %d is wanted with two handlers or option sets: %s and %s"
                                 % (entry.pid, format_line(*wanted[entry.pid]), format_line(*entry)))

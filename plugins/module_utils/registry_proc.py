@@ -25,6 +25,13 @@ TIMEOUT_DEFAULT = 3000
 # to the process when its grace starts, and memory it may charge over its memcg's limit then.
 SIGNALS = ("HUP", "INT", "QUIT", "USR1", "USR2", "TERM")
 RESERVE_MAX_KB = 1048576
+# Early mode (the runner, on a kernel without a grace): memory.high at EARLY percent of the
+# cgroup's limit, the handler when the kernel throttles there, then THEN (docs/early-mode.md).
+EARLY_MIN = 50
+EARLY_MAX = 99
+EARLY_DEFAULT = 90
+THEN = ("kill", "term", "continue")
+THEN_DEFAULT = "kill"
 WRITE_MAX_BYTES = 4096
 WRITE_MAX_LINES = 128
 LINE_MAX_LEN = 512
@@ -36,10 +43,11 @@ ERRNO_MEANING = {
                "write, the runner would never run the handler: it, '/' or a directory on the way is not owned "
                "by root or is writable by group or others, or it is not executable"),
     "E2BIG": "the write is larger than 4096 bytes or has more than 128 lines",
-    "EINVAL": ("a line is malformed, a PID is a kernel thread or init or appears twice, the handler is a "
-               "symlink or not a regular file, or there is a symlink (or a /proc magic link) on the way to it"),
+    "EINVAL": ("a line is malformed (or has then= without early=), a PID is a kernel thread or init or "
+               "appears twice, the handler is a symlink or not a regular file, or there is a symlink (or a "
+               "/proc magic link) on the way to it"),
     "ENAMETOOLONG": "the handler path is longer than 255 characters",
-    "ERANGE": "timeout_ms is outside 1..60000 or reserve_kb outside 0..1048576",
+    "ERANGE": "timeout_ms is outside 1..60000, reserve_kb outside 0..1048576 or early outside 50..99",
     "EOPNOTSUPP": ("signal= needs a grace period (backend hook, a patched kernel) and reserve_kb= a patched "
                    "kernel with oom_victim_ops v3 (patch 0005)"),
     "ESRCH": ("no such process: the PID does not exist, is exiting, or is a thread ID rather than a "
@@ -52,8 +60,8 @@ ERRNO_MEANING = {
     "ENODEV": "the module is being unloaded",
     "EIO": "the module was unloaded while the file was open",
 }
-Entry = collections.namedtuple("Entry", ["pid", "handler", "timeout_ms", "signal", "reserve_kb"])
-Entry.__new__.__defaults__ = (None, 0)  # no signal, no reserve
+Entry = collections.namedtuple("Entry", ["pid", "handler", "timeout_ms", "signal", "reserve_kb", "early", "then"])
+Entry.__new__.__defaults__ = (None, 0, 0, THEN_DEFAULT)  # no signal, no reserve, no early mode
 
 
 def _is_int(value):
@@ -76,11 +84,26 @@ def _check_reserve(reserve_kb):
         raise RegistryError("reserve_kb must be an integer from 0 to %d, got %r" % (RESERVE_MAX_KB, reserve_kb))
 
 
-def _check_options(timeout_ms, signal, reserve_kb):
+def _check_early(early):
+    if not _is_int(early) or not (early == 0 or EARLY_MIN <= early <= EARLY_MAX):
+        raise RegistryError("early_threshold must be an integer from %d to %d (percent of the cgroup's memory "
+                            "limit), got %r" % (EARLY_MIN, EARLY_MAX, early))
+
+
+def _check_then(then, early=1):
+    if then not in THEN:
+        raise RegistryError("then must be one of %s, got %r" % (", ".join(THEN), then))
+    if then != THEN_DEFAULT and not early:
+        raise RegistryError("then: %s is early mode's policy: it needs mode: early" % then)
+
+
+def _check_options(timeout_ms, signal, reserve_kb, early=0, then=THEN_DEFAULT):
     """Raise RegistryError unless a registration's options are ones the kernel module accepts."""
     _check_timeout(timeout_ms)
     _check_signal(signal)
     _check_reserve(reserve_kb)
+    _check_early(early)
+    _check_then(then, early)
 
 
 def option_fields(entry):
@@ -90,6 +113,9 @@ def option_fields(entry):
         fields.append("signal=%s" % entry.signal)
     if entry.reserve_kb:
         fields.append("reserve_kb=%d" % entry.reserve_kb)
+    if entry.early:
+        fields.append("early=%d" % entry.early)
+        fields.append("then=%s" % entry.then)
     return fields
 
 
@@ -100,13 +126,17 @@ def _parse_options(fields):
         key, dummy, value = field.partition("=")
         if key in options:
             return "option %s is listed twice" % key
-        if key in ("timeout_ms", "reserve_kb"):
+        if key in ("timeout_ms", "reserve_kb", "early"):
             if not re.match(r"^[0-9]+$", value):
                 return "expected %s=N, found %r" % (key, field)
             options[key] = int(value)
         elif key == "signal":
             if value not in SIGNALS:
                 return "unknown signal in %r" % field
+            options[key] = value
+        elif key == "then":
+            if value not in THEN:
+                return "unknown then in %r" % field
             options[key] = value
         else:
             return "unknown option %r" % field
@@ -116,6 +146,10 @@ def _parse_options(fields):
         return "timeout_ms %d is outside %d..%d" % (options["timeout_ms"], TIMEOUT_MIN, TIMEOUT_MAX)
     if not 0 <= options.get("reserve_kb", 0) <= RESERVE_MAX_KB:
         return "reserve_kb %d is outside 0..%d" % (options["reserve_kb"], RESERVE_MAX_KB)
+    if "early" in options and not EARLY_MIN <= options["early"] <= EARLY_MAX:
+        return "early %d is outside %d..%d" % (options["early"], EARLY_MIN, EARLY_MAX)
+    if ("then" in options) != ("early" in options):
+        return "early= and then= come together"
     return options
 
 
@@ -126,7 +160,7 @@ def _check_pid(pid):
 
 def parse_listing(text):
     """Parse what reading /proc/graceful_shutdown returns: 'PID PATH timeout_ms=N' per line, then
-    ' signal=NAME' and ' reserve_kb=N' when the registration has them.
+    ' signal=NAME', ' reserve_kb=N' and ' early=PCT then=POLICY' when the registration has them.
 
     Returns a list of Entry in the order read. Raises ParseError on any line that is not exactly
     that form, and on a PID listed twice.
@@ -139,8 +173,9 @@ def parse_listing(text):
         fields = line.split()
         problem = None
         options = _parse_options(fields[2:]) if len(fields) >= 3 else {}
-        if not 3 <= len(fields) <= 5:
-            problem = "expected 3 to 5 fields 'PID PATH timeout_ms=N [signal=NAME] [reserve_kb=N]', found %d" % len(fields)
+        if not 3 <= len(fields) <= 7:
+            problem = ("expected 3 to 7 fields 'PID PATH timeout_ms=N [signal=NAME] [reserve_kb=N] "
+                       "[early=PCT then=POLICY]', found %d" % len(fields))
         elif not re.match(r"^[1-9][0-9]*$", fields[0]):
             problem = "the PID %r is not a positive decimal number" % fields[0]
         elif not fields[1].startswith("/"):
@@ -155,17 +190,17 @@ def parse_listing(text):
             raise ParseError("cannot parse line %d of /proc/graceful_shutdown (%r): %s; is the module "
                              "graceful_shutdown the version this collection expects?" % (number, line, problem))
         entry = Entry(int(fields[0]), fields[1], options["timeout_ms"], options.get("signal"),
-                      options.get("reserve_kb", 0))
+                      options.get("reserve_kb", 0), options.get("early", 0), options.get("then", THEN_DEFAULT))
         seen.add(entry.pid)
         entries.append(entry)
     return entries
 
 
-def format_line(pid, handler, timeout_ms, signal=None, reserve_kb=0):
+def format_line(pid, handler, timeout_ms, signal=None, reserve_kb=0, early=0, then=THEN_DEFAULT):
     """The line that registers PID with HANDLER, TIMEOUT_MS and the options (no newline)."""
-    entry = Entry(pid, handler, timeout_ms, signal, reserve_kb)
+    entry = Entry(pid, handler, timeout_ms, signal, reserve_kb, early, then)
     _check_pid(pid)
-    _check_options(timeout_ms, signal, reserve_kb)
+    _check_options(timeout_ms, signal, reserve_kb, early, then)
     problems = handler_syntax_problems(handler)
     if problems:
         raise RegistryError("; ".join(problems))

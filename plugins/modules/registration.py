@@ -98,6 +98,31 @@ options:
       - Needs a patched kernel with patch 0005 (oom_victim_ops v3); the write is refused with EOPNOTSUPP otherwise.
     type: int
     default: 0
+  mode:
+    description:
+      - V(grace) (the default) asks for a grace period before the kill; only a patched kernel (backend C(hook))
+        has one, and on a stock kernel the handler runs right after the kill (backend C(notify)).
+      - V(early) asks in addition for early mode where the kernel has no grace (a stock kernel). The runner sets
+        C(memory.high) of the process's cgroup (cgroup v2) to O(early_threshold) percent of its memory limit, runs
+        the handler when the kernel throttles the process there, while it is still alive, and then applies O(then).
+        On a patched kernel the grace covers it and early mode stays unarmed. See docs/early-mode.md.
+    type: str
+    choices: [grace, early]
+    default: grace
+  early_threshold:
+    description:
+      - With O(mode=early), C(memory.high) as a percentage of the cgroup's memory limit (the lowest C(memory.max)
+        from the process's cgroup up), 50 to 99.
+    type: int
+    default: 90
+  then:
+    description:
+      - With O(mode=early), what the runner does to the process once its handler has ended or run out of
+        O(timeout_ms). V(kill) sends SIGKILL, V(term) sends SIGTERM, V(continue) lets it run on (throttled while
+        above the threshold; the handler runs again at the next crossing, no sooner than O(timeout_ms) later).
+    type: str
+    choices: [kill, term, continue]
+    default: kill
   state:
     description:
       - V(present) registers the matching processes and, with O(persist=true), declares the registration.
@@ -125,7 +150,7 @@ notes:
   - Needs root (O(ignore:become=true)) on the device and the kernel module loaded (role C(oom.graceful_shutdown.lkm)).
     With O(state=absent) the module need not be loaded; the declaration and drop-in are still removed.
   - A process can have one handler. The module fails when another declaration matches one of the same processes with
-    another handler, timeout, signal or reserve, since the reconciler would otherwise switch them back and forth.
+    another handler, timeout, signal, reserve or mode, since the reconciler would otherwise switch them back and forth.
   - A registration is used up by the OOM kill it fires for; the reconciler re-registers a process that survived.
   - When the declaration's selector changes, processes that only the old selector matches are unregistered.
 seealso:
@@ -356,6 +381,10 @@ class Registration(object):
         params = self.params
         handler, timeout_ms = params["handler"], params["timeout_ms"]
         signal, reserve_kb = params["signal"], params["reserve_kb"]
+        early = params["early_threshold"] if params["mode"] == "early" else 0
+        then = params["then"]
+        if params["mode"] != "early" and then != registry.THEN_DEFAULT:
+            self.fail("then: %s is early mode's policy: set mode: early as well" % then)
         kind, value = registry.normalize_selector(self.selector)
         selector = {kind: value}
         self.result["selector"] = selector
@@ -363,6 +392,8 @@ class Registration(object):
             self.fail("timeout_ms must be from %d to %d, got %d" % (registry.TIMEOUT_MIN, registry.TIMEOUT_MAX, timeout_ms))
         if not 0 <= reserve_kb <= registry.RESERVE_MAX_KB:
             self.fail("reserve_kb must be from 0 to %d, got %d" % (registry.RESERVE_MAX_KB, reserve_kb))
+        if early and not registry.EARLY_MIN <= early <= registry.EARLY_MAX:
+            self.fail("early_threshold must be from %d to %d, got %d" % (registry.EARLY_MIN, registry.EARLY_MAX, early))
         # In check mode on a device that has not had the module yet (the lkm role would load it
         # first), the registration is planned against an empty table.
         loaded = self.system.module_loaded()
@@ -390,14 +421,14 @@ class Registration(object):
         claims = self.other_claims(self.name)
         conflicts = []
         for pid in pids:
-            wanted = registry.Entry(pid, handler, timeout_ms, signal, reserve_kb)
+            wanted = registry.Entry(pid, handler, timeout_ms, signal, reserve_kb, early, then)
             for other, other_entry in claims.get(pid, []):
                 if other_entry != wanted:
                     conflicts.append("PID %d is also matched by declaration %s (%s)"
                                      % (pid, other, _describe(other_entry)))
         if conflicts:
             self.fail("a process can have one handler: %s. Narrow the selectors, or give both the same handler, "
-                      "timeout, signal and reserve" % "; ".join(conflicts), conflicts=conflicts)
+                      "timeout, signal, reserve and mode" % "; ".join(conflicts), conflicts=conflicts)
 
         decl_path, old_text, old = self.old_declaration()
         stale = []
@@ -410,7 +441,7 @@ class Registration(object):
         new_text = None
         if persist:
             new_text = registry.dump_declaration(registry.make_declaration(self.name, selector, handler, timeout_ms,
-                                                                           signal, reserve_kb))
+                                                                           signal, reserve_kb, early, then))
         unit = value if persist and kind == "service" else None
         changes, dropin_changed, dropin, dropins_before, dropins_after = self.file_changes(
             decl_path, old_text, new_text, unit)
@@ -418,7 +449,7 @@ class Registration(object):
         status = registry.read_status(self.system) if loaded else {}
         self.result["backend"] = status.get("backend")
         current = registry.read_listing(self.system) if loaded else []
-        desired = [registry.Entry(pid, handler, timeout_ms, signal, reserve_kb) for pid in pids]
+        desired = [registry.Entry(pid, handler, timeout_ms, signal, reserve_kb, early, then) for pid in pids]
         the_plan = registry.plan(desired, current, stale)
         live_before = [e for e in current if e.pid in set(pids) | set(stale)]
         live_after = desired
@@ -514,6 +545,9 @@ def main():
         timeout_ms=dict(type="int", default=registry.TIMEOUT_DEFAULT),
         signal=dict(type="str", choices=list(registry.SIGNALS)),
         reserve_kb=dict(type="int", default=0),
+        mode=dict(type="str", choices=["grace", "early"], default="grace"),
+        early_threshold=dict(type="int", default=registry.EARLY_DEFAULT),
+        then=dict(type="str", choices=list(registry.THEN), default=registry.THEN_DEFAULT),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         persist=dict(type="bool", default=True),
         allow_missing=dict(type="bool", default=False),

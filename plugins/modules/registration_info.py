@@ -122,6 +122,20 @@ registrations:
       description: Memory in kB the process may charge over its memory cgroup's limit during its grace.
       type: int
       sample: 0
+    mode:
+      description:
+        - C(early) when the registration asks for early mode (the runner arms it where the kernel has no grace,
+          see docs/early-mode.md), else C(grace).
+      type: str
+      sample: grace
+    early_threshold:
+      description: With mode C(early), C(memory.high) in percent of the cgroup's memory limit; null otherwise.
+      type: int
+      sample: 90
+    then:
+      description: With mode C(early), what the runner does once the handler has ended; null otherwise.
+      type: str
+      sample: kill
     comm:
       description: The process's command name (C(/proc/PID/comm)); null if it exited meanwhile.
       type: str
@@ -162,6 +176,16 @@ declarations:
       type: int
       returned: when declared
       sample: 32768
+    early:
+      description: Early mode's threshold in percent of the cgroup's memory limit.
+      type: int
+      returned: when declared
+      sample: 90
+    then:
+      description: Early mode's policy once the handler has ended.
+      type: str
+      returned: when declared
+      sample: kill
     path:
       description: The declaration file.
       type: str
@@ -222,6 +246,9 @@ def gather(module, system):
         for entry in sorted(registry.read_listing(system)):
             registrations.append(dict(pid=entry.pid, handler=entry.handler, timeout_ms=entry.timeout_ms,
                                       signal=entry.signal, reserve_kb=entry.reserve_kb,
+                                      mode="early" if entry.early else "grace",
+                                      early_threshold=entry.early or None,
+                                      then=entry.then if entry.early else None,
                                       comm=registry.comm_of(entry.pid, system), declared_name=owners.get(entry.pid)))
     backend = status.get("backend")
     return dict(

@@ -75,7 +75,18 @@ static const struct reg_case reg_cases[] = {
 	{ "123 /x signal=\n", -EINVAL, 0, 1 },
 	{ "123 /x signal=TERM signal=INT\n", -EINVAL, 0, 1 },
 	{ "123 /x timeout_ms=5 timeout_ms=6\n", -EINVAL, 0, 1 },
-	{ "123 /x timeout_ms=5 signal=TERM reserve_kb=1 x=1\n", -EINVAL, 0, 1 },
+	{ "123 /x timeout_ms=5 signal=TERM reserve_kb=1 early=90 then=term x=1\n", -EINVAL, 0, 1 },
+	{ "123 /x timeout_ms=5 signal=TERM reserve_kb=1 early=90 then=term\n", 0, 1, 0 },
+	{ "123 /x early=50\n", 0, 1, 0 },
+	{ "123 /x early=99 then=continue\n", 0, 1, 0 },
+	{ "123 /x early=49\n", -ERANGE, 0, 1 },
+	{ "123 /x early=100\n", -ERANGE, 0, 1 },
+	{ "123 /x early=90%\n", -EINVAL, 0, 1 },
+	{ "123 /x early=\n", -EINVAL, 0, 1 },
+	{ "123 /x early=90 then=stop\n", -EINVAL, 0, 1 },
+	{ "123 /x early=90 then=\n", -EINVAL, 0, 1 },
+	{ "123 /x then=kill\n", -EINVAL, 0, 1 },
+	{ "123 /x early=90 early=80\n", -EINVAL, 0, 1 },
 	{ "1 /a\n1 /b\n", -EINVAL, 0, 2 },
 	{ "1 /a\n-1\n", -EINVAL, 0, 2 },
 	{ "1 /a\nbad\n3 /c\n", -EINVAL, 0, 2 },
@@ -155,6 +166,21 @@ static void test_reg_fields(void)
 	      cmds[0].reserve_kb == 32768 &&
 	      cmds[0].timeout_ms == GS_TIMEOUT_DEFAULT_MS,
 	      "signal and reserve", "fields");
+
+	strcpy(buf, "42 /h early=85 then=continue\n");
+	ret = run_reg(buf, strlen(buf), cmds, &n, &line, &why);
+	check(ret == 0 && n == 1 && cmds[0].early_pct == 85 &&
+	      cmds[0].then == GS_THEN_CONTINUE && cmds[0].signal == 0,
+	      "early and then", "fields");
+	strcpy(buf, "42 /h early=85\n");
+	ret = run_reg(buf, strlen(buf), cmds, &n, &line, &why);
+	check(ret == 0 && cmds[0].early_pct == 85 && cmds[0].then == GS_THEN_KILL,
+	      "then is kill by default", "fields");
+	strcpy(buf, "42 /h\n");
+	ret = run_reg(buf, strlen(buf), cmds, &n, &line, &why);
+	check(ret == 0 && cmds[0].early_pct == 0, "no early mode by default", "fields");
+	check(!strcmp(gs_then_name(GS_THEN_TERM), "term") &&
+	      !strcmp(gs_then_name(GS_THEN_CONTINUE), "continue"), "then names", "fields");
 	check(!strcmp(gs_signal_name(15), "TERM") &&
 	      !strcmp(gs_signal_name(10), "USR1"), "signal names", "fields");
 

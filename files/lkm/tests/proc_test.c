@@ -121,6 +121,35 @@ static ssize_t read_all(const char *path, char *buf, size_t size)
 	return n < 0 ? -errno : total;
 }
 
+#define REGS_LINE	"registrations\n"
+
+static double now_s(void);
+
+/*
+ * Wait up to @timeout_ms for an event on @fd and read it into @buf,
+ * skipping the "registrations" lines (the registrations changed). Returns
+ * the length read, 0 if no event came in time.
+ */
+static ssize_t wait_event_line(int fd, char *buf, size_t size, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	double until = now_s() + timeout_ms / 1000.0;
+	ssize_t n;
+
+	for (;;) {
+		int left = (int)((until - now_s()) * 1000);
+
+		if (left < 0 || poll(&pfd, 1, left) != 1)
+			return 0;
+		memset(buf, 0, size);
+		n = read(fd, buf, size - 1);
+		if (n <= 0)
+			return 0;
+		if (strcmp(buf, REGS_LINE))
+			return n;
+	}
+}
+
 /* Is "LINE\n" a whole line of the registration listing? */
 static int listed(const char *line)
 {
@@ -356,6 +385,20 @@ static void test_register_options(pid_t p)
 		 "%d %s timeout_ms=1000 signal=USR1 reserve_kb=2048", p,
 		 handler);
 	ok(want_both || listed(line), "listed with its signal and reserve");
+	ok(wrf("%d %s early=90\n", p, handler) == 0,
+	   "early=90: accepted on every backend (the runner arms it)");
+	snprintf(line, sizeof(line), "%d %s timeout_ms=3000 early=90 then=kill",
+		 p, handler);
+	ok(listed(line), "listed with early=90 and the default then=kill");
+	ok(wrf("%d %s early=75 then=continue timeout_ms=2000\n", p,
+	       handler) == 0, "early=75 then=continue");
+	snprintf(line, sizeof(line),
+		 "%d %s timeout_ms=2000 early=75 then=continue", p, handler);
+	ok(listed(line), "listed with early=75 then=continue");
+	ok(wrf("%d %s then=term\n", p, handler) == -EINVAL,
+	   "then= without early=: EINVAL");
+	ok(wrf("%d %s early=100\n", p, handler) == -ERANGE,
+	   "early=100: ERANGE");
 	ok(wrf("%d %s signal=KILL\n", p, handler) == -EINVAL,
 	   "signal=KILL: EINVAL");
 	ok(wrf("%d %s reserve_kb=1048577\n", p, handler) == -ERANGE,
@@ -528,11 +571,29 @@ static void test_events(void)
 	if (fd2 >= 0)
 		close(fd2);
 	ok(status_value("runner") == 1, "status runner=1");
-	ok(read(fd, buf, sizeof(buf)) < 0 && errno == EAGAIN,
-	   "nothing queued: EAGAIN");
 	pfd.fd = fd;
 	pfd.events = POLLIN;
+	ok(poll(&pfd, 1, 0) == 1, "poll after open: POLLIN (registrations)");
+	memset(buf, 0, sizeof(buf));
+	ok(read(fd, buf, sizeof(buf) - 1) == (ssize_t)strlen(REGS_LINE) &&
+	   !strcmp(buf, REGS_LINE), "first read after open: registrations");
+	ok(read(fd, buf, sizeof(buf)) < 0 && errno == EAGAIN,
+	   "nothing queued: EAGAIN");
 	ok(poll(&pfd, 1, 0) == 0, "poll: no POLLIN");
+	ok(wrf("%d %s early=90 then=term\n", getpid(), handler) == 0,
+	   "register self in early mode");
+	ok(poll(&pfd, 1, 0) == 1, "registration written: POLLIN");
+	memset(buf, 0, sizeof(buf));
+	ok(read(fd, buf, sizeof(buf) - 1) > 0 && !strcmp(buf, REGS_LINE),
+	   "registration written: registrations");
+	ok(wrf("%d %s\n-%d\n", getpid(), handler, getpid()) < 0,
+	   "a rejected write: no registrations line");
+	ok(read(fd, buf, sizeof(buf)) < 0 && errno == EAGAIN,
+	   "a rejected write: EAGAIN");
+	ok(wrf("-%d\n", getpid()) == 0, "unregister self");
+	memset(buf, 0, sizeof(buf));
+	ok(read(fd, buf, sizeof(buf) - 1) > 0 && !strcmp(buf, REGS_LINE),
+	   "unregistered: registrations");
 	ok(write(fd, "done 999999999\n", 15) < 0 && errno == ENOENT,
 	   "done for an unknown id: ENOENT");
 	ok(write(fd, "done 1\n", 7) < 0 && errno == ENOENT,
@@ -600,7 +661,6 @@ static void oom_case(const char *mode)
 	char cg[128], buf[1024], line[256];
 	int fd = -1, go[2], status;
 	long no_runner = 0;
-	struct pollfd pfd;
 	double t;
 	pid_t kid;
 
@@ -658,16 +718,11 @@ static void oom_case(const char *mode)
 		goto out_cg;
 	}
 
-	pfd.fd = fd;
-	pfd.events = POLLIN;
-	if (poll(&pfd, 1, 20000) != 1) {
+	if (!wait_event_line(fd, buf, sizeof(buf), 20000)) {
 		ok(!strcmp(mode, "none"), "no event within 20 s");
 		reap(kid);
 		goto out_fd;
 	}
-	memset(buf, 0, sizeof(buf));
-	if (read(fd, buf, sizeof(buf) - 1) <= 0)
-		buf[0] = '\0';
 	ok(strcmp(mode, "none"), "event read: %.*s",
 	   (int)strcspn(buf, "\n"), buf);
 	snprintf(line, sizeof(line), " pid=%d ", kid);
@@ -768,6 +823,10 @@ static int hold(const char *how)
 		perror(EV_FILE);
 		return 2;
 	}
+	/* the line every open starts with: then nothing until the unload */
+	r = read(fd, buf, sizeof(buf));
+	if (r != (long)strlen(REGS_LINE))
+		return 2;
 	printf("hold %s: waiting\n", how);
 	fflush(stdout);
 	errno = 0;

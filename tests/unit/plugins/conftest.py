@@ -141,8 +141,8 @@ class World(object):
             if (self.proc / name).exists():
                 (self.proc / name).unlink()
 
-    def register(self, pid, handler, timeout_ms=3000, signal=None, reserve_kb=0):
-        self.table[pid] = registry.Entry(pid, handler, timeout_ms, signal, reserve_kb)
+    def register(self, pid, handler, timeout_ms=3000, signal=None, reserve_kb=0, early=0, then="kill"):
+        self.table[pid] = registry.Entry(pid, handler, timeout_ms, signal, reserve_kb, early, then)
         self._sync()
 
     @staticmethod
@@ -153,6 +153,8 @@ class World(object):
             line += " signal=%s" % entry.signal
         if entry.reserve_kb:
             line += " reserve_kb=%d" % entry.reserve_kb
+        if entry.early:
+            line += " early=%d then=%s" % (entry.early, entry.then)
         return line + "\n"
 
     def _sync(self):
@@ -182,7 +184,8 @@ class World(object):
             if not (self.proc / pid).exists():
                 raise OSError(errno.ESRCH, "no such process")
             table[int(pid)] = registry.Entry(int(pid), handler, int(options.get("timeout_ms", 3000)),
-                                             options.get("signal"), int(options.get("reserve_kb", 0)))
+                                             options.get("signal"), int(options.get("reserve_kb", 0)),
+                                             int(options.get("early", 0)), options.get("then", "kill"))
         self.table = table
         self._sync()
         return len(data)

@@ -46,14 +46,18 @@ def test_parse_listing_accepts_empty_and_blank_separated(text):
 
 
 @pytest.mark.parametrize("line, why", [
-    ("1234 /usr/bin/h", "expected 3 to 5 fields"),
+    ("1234 /usr/bin/h", "expected 3 to 7 fields"),
     ("1234 /usr/bin/h timeout_ms=3000 extra", "unknown option 'extra'"),
     ("1234 /usr/bin/h timeout_ms=3000 signal=KILL", "unknown signal"),
     ("1234 /usr/bin/h timeout_ms=3000 reserve_kb=1048577", "reserve_kb 1048577 is outside"),
     ("1234 /usr/bin/h timeout_ms=3000 reserve_kb=1M", "expected reserve_kb=N"),
     ("1234 /usr/bin/h timeout_ms=3000 signal=TERM signal=INT", "listed twice"),
     ("1234 /usr/bin/h signal=TERM timeout_ms=3000", "expected timeout_ms=N as the third field"),
-    ("1234 /usr/bin/h timeout_ms=1 signal=TERM reserve_kb=1 x=1", "expected 3 to 5 fields"),
+    ("1234 /usr/bin/h timeout_ms=1 signal=TERM reserve_kb=1 early=90 then=kill x=1", "expected 3 to 7 fields"),
+    ("1234 /usr/bin/h timeout_ms=1 early=90", "early= and then= come together"),
+    ("1234 /usr/bin/h timeout_ms=1 then=kill", "early= and then= come together"),
+    ("1234 /usr/bin/h timeout_ms=1 early=100 then=kill", "early 100 is outside 50..99"),
+    ("1234 /usr/bin/h timeout_ms=1 early=90 then=stop", "unknown then"),
     ("0 /usr/bin/h timeout_ms=3000", "not a positive decimal"),
     ("-5 /usr/bin/h timeout_ms=3000", "not a positive decimal"),
     ("+5 /usr/bin/h timeout_ms=3000", "not a positive decimal"),
@@ -63,7 +67,7 @@ def test_parse_listing_accepts_empty_and_blank_separated(text):
     ("1234 /usr/bin/h timeout_ms=-1", "expected timeout_ms=N"),
     ("1234 /usr/bin/h timeout_ms=0", "outside 1..60000"),
     ("1234 /usr/bin/h timeout_ms=60001", "outside 1..60000"),
-    ("   ", "expected 3 to 5 fields"),
+    ("   ", "expected 3 to 7 fields"),
 ])
 def test_parse_listing_rejects_malformed_lines(line, why):
     with pytest.raises(registry.ParseError) as info:
@@ -77,6 +81,13 @@ def test_parse_listing_reads_the_options():
     assert entry == Entry(77, "/h", 2000, "TERM", 32768)
     assert registry.format_line(*entry) == "77 /h timeout_ms=2000 signal=TERM reserve_kb=32768"
     assert registry.parse_listing("77 /h timeout_ms=2000\n") == [Entry(77, "/h", 2000, None, 0)]
+
+
+def test_parse_listing_reads_early_mode():
+    (entry,) = registry.parse_listing("77 /h timeout_ms=2000 early=85 then=continue\n")
+    assert entry == Entry(77, "/h", 2000, None, 0, 85, "continue")
+    assert registry.format_line(*entry) == "77 /h timeout_ms=2000 early=85 then=continue"
+    assert registry.format_line(77, "/h", 2000, early=90) == "77 /h timeout_ms=2000 early=90 then=kill"
 
 
 def test_parse_listing_rejects_a_pid_listed_twice():
@@ -98,6 +109,10 @@ def test_format_lines():
     ((1, "/h", 5, "SIGTERM"), "signal must be one of"),
     ((1, "/h", 5, None, -1), "reserve_kb"),
     ((1, "/h", 5, None, 1048577), "reserve_kb"),
+    ((1, "/h", 5, None, 0, 49), "early_threshold"),
+    ((1, "/h", 5, None, 0, 100), "early_threshold"),
+    ((1, "/h", 5, None, 0, 90, "stop"), "then must be one of"),
+    ((1, "/h", 5, None, 0, 0, "term"), "needs mode: early"),
     ((1, "h", 5), "not absolute"),
     ((1, "/a b", 5), "blanks"),
     ((1, "/a/../b", 5), "'..'"),
@@ -414,6 +429,15 @@ def test_a_declaration_keeps_signal_and_reserve_only_when_set():
     assert "signal" not in registry.make_declaration("db", {"service": "db"}, "/h", 3000, None, 0)
 
 
+def test_a_declaration_keeps_early_mode_only_when_set():
+    declaration = registry.make_declaration("db", {"service": "db"}, "/h", 3000, None, 0, 80, "term")
+    text = registry.dump_declaration(declaration)
+    assert '"early": 80' in text and '"then": "term"' in text
+    assert registry.parse_declaration(text, "db") == declaration
+    assert registry.declaration_entry(declaration, 9) == Entry(9, "/h", 3000, None, 0, 80, "term")
+    assert "then" not in registry.make_declaration("db", {"service": "db"}, "/h", 3000)
+
+
 def test_a_pid_is_never_declared():
     with pytest.raises(registry.SelectorError, match="never persisted"):
         registry.make_declaration("x", {"pid": 5}, "/h", 5)
@@ -441,6 +465,9 @@ def test_valid_names(name):
     ('{"name": "x", "selector": {"comm": "x"}, "handler": "/h", "timeout_ms": 0}', "timeout_ms"),
     ('{"name": "x", "selector": {"comm": "x"}, "handler": "/h", "timeout_ms": 5, "signal": "KILL"}', "signal must"),
     ('{"name": "x", "selector": {"comm": "x"}, "handler": "/h", "timeout_ms": 5, "reserve_kb": -1}', "reserve_kb"),
+    ('{"name": "x", "selector": {"comm": "x"}, "handler": "/h", "timeout_ms": 5, "early": 40, "then": "kill"}',
+     "early_threshold"),
+    ('{"name": "x", "selector": {"comm": "x"}, "handler": "/h", "timeout_ms": 5, "then": "term"}', "mode: early"),
 ])
 def test_parse_declaration_refuses(text, why):
     with pytest.raises(registry.ParseError, match=why):
@@ -715,13 +742,14 @@ def test_cli_list(world, cli, capsys):
     world.register(501, "/usr/local/sbin/save", 100, "TERM", 4096)
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["PID", "TIMEOUT_MS", "SIGNAL", "RESERVE_KB", "DECLARATION", "COMM", "HANDLER"]
-    assert out[1].split() == ["500", "3000", "-", "0", "telemetry", "telemetry", "/usr/local/sbin/flush"]
-    assert out[2].split() == ["501", "100", "TERM", "4096", "-", "adhoc", "/usr/local/sbin/save"]
+    assert out[0].split() == ["PID", "TIMEOUT_MS", "SIGNAL", "RESERVE_KB", "MODE", "DECLARATION", "COMM", "HANDLER"]
+    assert out[1].split() == ["500", "3000", "-", "0", "grace", "telemetry", "telemetry", "/usr/local/sbin/flush"]
+    assert out[2].split() == ["501", "100", "TERM", "4096", "grace", "-", "adhoc", "/usr/local/sbin/save"]
     assert cli.main(["list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert rows[0] == {"pid": 500, "timeout_ms": 3000, "signal": None, "reserve_kb": 0, "declared_name": "telemetry",
-                       "comm": "telemetry", "handler": "/usr/local/sbin/flush"}
+                       "comm": "telemetry", "handler": "/usr/local/sbin/flush", "mode": "grace",
+                       "early_threshold": None, "then": None}
     assert rows[1]["declared_name"] is None
 
 

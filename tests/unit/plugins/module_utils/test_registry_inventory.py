@@ -60,3 +60,20 @@ def test_not_a_list():
 
 def test_a_pid_that_is_not_persisted_is_fine():
     assert inventory_problems([{"name": "now", "pid": 1234, "persist": False, "handler": "/h"}]) == []
+
+
+def test_early_mode_keys():
+    early = dict(GOOD, mode="early", early_threshold=85, then="continue")
+    assert inventory_problems([early, dict(GOOD, name="b", mode="early"), dict(GOOD, name="c", mode="grace")]) == []
+    problems = inventory_problems([
+        dict(GOOD, name="m", mode="soon"),
+        dict(GOOD, name="t", mode="early", early_threshold=100, then="stop"),
+        dict(GOOD, name="g", early_threshold=90, then="term"),
+    ])
+    text = "\n".join(problems)
+    assert "graceful_shutdown_registrations[0] (m): mode is 'soon': use grace or early" in text
+    assert "[1] (t): early_threshold is 100: use a percentage of the cgroup's memory limit from 50 to 99" in text
+    assert "[1] (t): then is 'stop': use kill, term, continue" in text
+    assert "[2] (g): early_threshold is early mode's: set mode: early too, or remove it" in text
+    assert "[2] (g): then is early mode's: set mode: early too, or remove it" in text
+    assert len(problems) == 5, problems

@@ -157,6 +157,24 @@ def test_signal_and_reserve_are_registered_declared_and_idempotent(device, run):
     assert "signal" not in json.loads(device.read(DECLARATION))
 
 
+def test_early_mode_is_registered_declared_and_idempotent(device, run):
+    result = run(mode="early", early_threshold=85, then="term", **SERVICE)
+    assert result["changed"] is True
+    assert result["registered"] == ["500 %s timeout_ms=3000 early=85 then=term" % HANDLER]
+    declared = json.loads(device.read(DECLARATION))
+    assert (declared["early"], declared["then"]) == (85, "term")
+    assert run(mode="early", early_threshold=85, then="term", **SERVICE)["changed"] is False
+    assert run(mode="early", **SERVICE)["registered"] == ["500 %s timeout_ms=3000 early=90 then=kill" % HANDLER]
+    # back to grace: a change, and the declaration no longer has them
+    assert run(**SERVICE)["registered"] == ["500 %s timeout_ms=3000" % HANDLER]
+    assert "early" not in json.loads(device.read(DECLARATION))
+
+
+def test_early_mode_options_are_checked(device, run):
+    assert "early_threshold must be from 50 to 99" in failure(run, mode="early", early_threshold=100, **SERVICE)["msg"]
+    assert "set mode: early as well" in failure(run, then="continue", **SERVICE)["msg"]
+
+
 def test_reserve_out_of_range(device, run):
     assert "reserve_kb must be from 0 to 1048576" in failure(run, reserve_kb=1048577, **SERVICE)["msg"]
 

@@ -75,16 +75,16 @@ def test_registrations_declarations_and_undeclared(world, info):
     world.file(registry.DECLARATION_DIR + "/broken.json", "{", 0o600)
     world.register(500, HANDLER, 3000)
     world.register(501, "/usr/local/sbin/save", 50, "TERM", 16384)
-    world.register(600, HANDLER, 100)
+    world.register(600, HANDLER, 100, None, 0, 85, "continue")
     result = info(_ansible_check_mode=True)
     assert result["kernel_support"] is True and result["hook_api"] == 1 and result["handlers_run"] == "before_kill"
     assert result["registrations"] == [
-        dict(pid=500, handler=HANDLER, timeout_ms=3000, signal=None, reserve_kb=0, comm="telemetry",
-             declared_name="telemetry"),
-        dict(pid=501, handler="/usr/local/sbin/save", timeout_ms=50, signal="TERM", reserve_kb=16384, comm="adhoc",
-             declared_name=None),
-        dict(pid=600, handler=HANDLER, timeout_ms=100, signal=None, reserve_kb=0, comm="worker",
-             declared_name="workers"),
+        dict(pid=500, handler=HANDLER, timeout_ms=3000, signal=None, reserve_kb=0, mode="grace", early_threshold=None,
+             then=None, comm="telemetry", declared_name="telemetry"),
+        dict(pid=501, handler="/usr/local/sbin/save", timeout_ms=50, signal="TERM", reserve_kb=16384, mode="grace",
+             early_threshold=None, then=None, comm="adhoc", declared_name=None),
+        dict(pid=600, handler=HANDLER, timeout_ms=100, signal=None, reserve_kb=0, mode="early", early_threshold=85,
+             then="continue", comm="worker", declared_name="workers"),
     ]
     assert result["undeclared_pids"] == [501]
     by_name = dict((d["name"], d) for d in result["declarations"])
