@@ -16,6 +16,12 @@
 #include "say.h"
 
 #define CGROUP_ROOT "/sys/fs/cgroup"
+/*
+ * memory.high as it was before arming, per cgroup (by inode number), kept until disarmed: a runner
+ * that restarts after a crash finds its own value in memory.high and must still put back the one
+ * from before.
+ */
+#define STATE_DIR "/run/oomgs-runner/early"
 #define RECHECK_NS (5ull * 1000000000ull)
 #define LISTING_MAX 65536
 
@@ -39,6 +45,18 @@ static ssize_t read_small(const char *path, char *buf, size_t size)
 static int write_small(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n, len = (ssize_t)strlen(text);
+
+	if (fd < 0)
+		return -1;
+	n = write(fd, text, len);
+	close(fd);
+	return n == len ? 0 : -1;
+}
+
+static int write_small_new(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	ssize_t n, len = (ssize_t)strlen(text);
 
 	if (fd < 0)
@@ -155,7 +173,8 @@ static int apply_high(struct early *e, const char **why)
 		return -1;
 	}
 	if (now_high <= e->high) {
-		e->wrote_high = 0;
+		/* ours (an earlier runner's, see remember_high_before) or a lower one, which stays */
+		e->wrote_high = now_high == e->high;
 		return 0;
 	}
 	snprintf(text, sizeof(text), "%llu", (unsigned long long)e->high);
@@ -165,6 +184,43 @@ static int apply_high(struct early *e, const char **why)
 	}
 	e->wrote_high = 1;
 	return 0;
+}
+
+static void state_path(const struct early *e, char *out, size_t len)
+{
+	snprintf(out, len, STATE_DIR "/%llu", (unsigned long long)e->cgroup_id);
+}
+
+/* Keep high_before in the state file, or take it from there if an earlier runner armed this cgroup. */
+static void remember_high_before(struct early *e)
+{
+	char path[128], buf[64];
+
+	if (!e->cgroup_id)
+		return;
+	state_path(e, path, sizeof(path));
+	if (read_small(path, buf, sizeof(buf)) > 0) {
+		buf[strcspn(buf, "\n")] = '\0';
+		if (strcmp(buf, e->high_before))
+			say(5, "early pid %ld: memory.high of %s was %s before an earlier runner armed it",
+			    e->reg.pid, e->cgroup, buf);
+		snprintf(e->high_before, sizeof(e->high_before), "%s", buf);
+		return;
+	}
+	mkdir("/run/oomgs-runner", 0700);
+	mkdir(STATE_DIR, 0700);
+	if (write_small_new(path, e->high_before))
+		say(4, "early pid %ld: cannot keep %s: %s", e->reg.pid, path, strerror(errno));
+}
+
+static void forget_high_before(const struct early *e)
+{
+	char path[128];
+
+	if (!e->cgroup_id)
+		return;
+	state_path(e, path, sizeof(path));
+	unlink(path);
 }
 
 static int arm(struct early *e, const struct registration *reg, uint64_t now, const char **why)
@@ -196,20 +252,22 @@ static int arm(struct early *e, const struct registration *reg, uint64_t now, co
 	}
 	buf[strcspn(buf, "\n")] = '\0';
 	snprintf(e->high_before, sizeof(e->high_before), "%s", buf);
+	if (stat(e->cgroup, &st) == 0)
+		e->cgroup_id = st.st_ino;
+	remember_high_before(e);
 	snprintf(path, sizeof(path), "%s/memory.events", e->cgroup);
 	e->events_fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (e->events_fd < 0 || read_high_count(e, &e->high_count)) {
 		*why = "cannot read its memory.events";
 		goto fail;
 	}
-	if (stat(e->cgroup, &st) == 0)
-		e->cgroup_id = st.st_ino;
 	if (apply_high(e, why))
 		goto fail;
 	e->checked_ns = now;
 	e->active = 1;
 	return 0;
 fail:
+	forget_high_before(e);
 	close_fds(e);
 	return -1;
 }
@@ -229,6 +287,7 @@ void early_disarm(struct early *e, const char *why)
 		    e->high_before);
 	say(6, "early pid %ld: disarmed (%s)%s", e->reg.pid, why,
 	    e->wrote_high ? "; memory.high put back" : "");
+	forget_high_before(e);
 	close_fds(e);
 	e->active = 0;
 }
