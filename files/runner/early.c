@@ -42,21 +42,10 @@ static ssize_t read_small(const char *path, char *buf, size_t size)
 	return n;
 }
 
-static int write_small(const char *path, const char *text)
+/* Write @text to @path: a cgroup file (@flags 0) or a state file (O_CREAT | O_TRUNC, mode 0600). */
+static int write_small(const char *path, const char *text, int flags)
 {
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n, len = (ssize_t)strlen(text);
-
-	if (fd < 0)
-		return -1;
-	n = write(fd, text, len);
-	close(fd);
-	return n == len ? 0 : -1;
-}
-
-static int write_small_new(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOFOLLOW | flags, 0600);
 	ssize_t n, len = (ssize_t)strlen(text);
 
 	if (fd < 0)
@@ -161,24 +150,35 @@ static void close_fds(struct early *e)
 	e->events_fd = e->pidfd = -1;
 }
 
-/* Write our memory.high (unless a lower one is set already). */
-static int apply_high(struct early *e, const char **why)
+/*
+ * memory.high of its cgroup now, as a number (UINT64_MAX for "max") and, if @text, as written
+ * there; -1 if the cgroup has none (the memory controller is not enabled for it).
+ */
+static int read_high(const struct early *e, uint64_t *value, char *text, size_t len)
 {
-	char path[600], buf[64], text[32];
-	uint64_t now_high;
+	char path[600], buf[64];
 
 	snprintf(path, sizeof(path), "%s/memory.high", e->cgroup);
-	if (read_small(path, buf, sizeof(buf)) <= 0 || parse_limit(buf, &now_high)) {
-		*why = "its cgroup has no memory.high (memory controller not enabled for it)";
+	if (read_small(path, buf, sizeof(buf)) <= 0 || parse_limit(buf, value))
 		return -1;
-	}
+	if (text)
+		snprintf(text, len, "%.*s", (int)strcspn(buf, "\n"), buf);
+	return 0;
+}
+
+/* Write our memory.high, @now_high being what it is now (a lower one stays). */
+static int apply_high(struct early *e, uint64_t now_high, const char **why)
+{
+	char path[600], text[32];
+
 	if (now_high <= e->high) {
 		/* ours (an earlier runner's, see remember_high_before) or a lower one, which stays */
 		e->wrote_high = now_high == e->high;
 		return 0;
 	}
+	snprintf(path, sizeof(path), "%s/memory.high", e->cgroup);
 	snprintf(text, sizeof(text), "%llu", (unsigned long long)e->high);
-	if (write_small(path, text)) {
+	if (write_small(path, text, 0)) {
 		*why = "cannot write its memory.high";
 		return -1;
 	}
@@ -209,7 +209,7 @@ static void remember_high_before(struct early *e)
 	}
 	mkdir("/run/oomgs-runner", 0700);
 	mkdir(STATE_DIR, 0700);
-	if (write_small_new(path, e->high_before))
+	if (write_small(path, e->high_before, O_CREAT | O_TRUNC))
 		say(4, "early pid %ld: cannot keep %s: %s", e->reg.pid, path, strerror(errno));
 }
 
@@ -225,7 +225,8 @@ static void forget_high_before(const struct early *e)
 
 static int arm(struct early *e, const struct registration *reg, uint64_t now, const char **why)
 {
-	char path[600], buf[64];
+	char path[600];
+	uint64_t now_high;
 	struct stat st;
 
 	memset(e, 0, sizeof(*e));
@@ -245,13 +246,10 @@ static int arm(struct early *e, const struct registration *reg, uint64_t now, co
 	}
 	e->high = e->limit / 100 * reg->early_pct;
 	e->high -= e->high % 4096;
-	snprintf(path, sizeof(path), "%s/memory.high", e->cgroup);
-	if (read_small(path, buf, sizeof(buf)) <= 0) {
+	if (read_high(e, &now_high, e->high_before, sizeof(e->high_before))) {
 		*why = "its cgroup has no memory.high (memory controller not enabled for it)";
 		goto fail;
 	}
-	buf[strcspn(buf, "\n")] = '\0';
-	snprintf(e->high_before, sizeof(e->high_before), "%s", buf);
 	if (stat(e->cgroup, &st) == 0)
 		e->cgroup_id = st.st_ino;
 	remember_high_before(e);
@@ -261,7 +259,7 @@ static int arm(struct early *e, const struct registration *reg, uint64_t now, co
 		*why = "cannot read its memory.events";
 		goto fail;
 	}
-	if (apply_high(e, why))
+	if (apply_high(e, now_high, why))
 		goto fail;
 	e->checked_ns = now;
 	e->active = 1;
@@ -274,15 +272,15 @@ fail:
 
 void early_disarm(struct early *e, const char *why)
 {
-	char path[600], buf[64];
+	char path[600];
 	uint64_t now_high;
 
 	if (!e->active)
 		return;
 	snprintf(path, sizeof(path), "%s/memory.high", e->cgroup);
 	/* only our own value is put back: a later writer's stays */
-	if (e->wrote_high && read_small(path, buf, sizeof(buf)) > 0 && !parse_limit(buf, &now_high) &&
-	    now_high == e->high && write_small(path, e->high_before))
+	if (e->wrote_high && !read_high(e, &now_high, NULL, 0) && now_high == e->high &&
+	    write_small(path, e->high_before, 0))
 		say(4, "early pid %ld: cannot put memory.high of %s back to %s", e->reg.pid, e->cgroup,
 		    e->high_before);
 	say(6, "early pid %ld: disarmed (%s)%s", e->reg.pid, why,
@@ -342,9 +340,19 @@ static void sync_one(const struct registration *reg, uint64_t now)
 	    reg->handler, then_name(reg->then));
 }
 
-void early_sync(const char *listing_path, int enabled, uint64_t now)
+/* Early mode only where the kernel has no grace: the module's backend is not "hook". */
+static int enabled_by(const char *status_path)
+{
+	char status[2048];
+
+	return read_small(status_path, status, sizeof(status)) > 0 &&
+	       !strstr(status, "backend=hook\n");
+}
+
+void early_sync(const char *listing_path, const char *status_path, uint64_t now)
 {
 	static char text[LISTING_MAX];
+	int enabled = enabled_by(status_path);
 	struct registration reg;
 	const char *why;
 	char *line, *next;
@@ -439,17 +447,14 @@ void early_run_dropped(long pid)
 void early_recheck(struct early *e, uint64_t now)
 {
 	const char *why = "";
-	char path[600], buf[64];
 	uint64_t now_high;
 
 	if (!e->wrote_high || now < e->checked_ns + RECHECK_NS)
 		return;
 	e->checked_ns = now;
-	snprintf(path, sizeof(path), "%s/memory.high", e->cgroup);
-	if (read_small(path, buf, sizeof(buf)) <= 0 || parse_limit(buf, &now_high) ||
-	    now_high <= e->high)
+	if (read_high(e, &now_high, NULL, 0) || now_high <= e->high)
 		return;
-	if (apply_high(e, &why))
+	if (apply_high(e, now_high, &why))
 		say(4, "early pid %ld: memory.high was reset and cannot be set again: %s", e->reg.pid,
 		    why);
 	else

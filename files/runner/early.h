@@ -39,10 +39,11 @@ extern struct early earlies[EARLY_MAX];
 
 /*
  * Read the registration listing again: arm the early registrations that are
- * new (or changed), disarm those that are gone. With enabled == 0 (the kernel
- * has a grace: backend hook) nothing is armed and everything is disarmed.
+ * new (or changed), disarm those that are gone. Where the module's status says
+ * backend=hook (the kernel has a grace), or cannot be read, nothing is armed
+ * and everything is disarmed.
  */
-void early_sync(const char *listing_path, int enabled, uint64_t now);
+void early_sync(const char *listing_path, const char *status_path, uint64_t now);
 
 /* Its memory.events changed: 1 if the high boundary was crossed and a handler should run now. */
 int early_crossed(struct early *e, uint64_t now);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int parse_u64(const char *s, size_t len, uint64_t *out)
+int parse_u64(const char *s, size_t len, uint64_t *out)
 {
 	char buf[24];
 	char *end;

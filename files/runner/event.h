@@ -3,6 +3,7 @@
 #ifndef OOMGS_EVENT_H
 #define OOMGS_EVENT_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define EVENT_LINE_MAX 1024
@@ -25,6 +26,9 @@ struct event {
 	uint64_t timeout_ms;
 	char handler[EVENT_PATH_MAX];
 };
+
+/* A decimal number spanning exactly s[0..len) (digits only). Returns 0, or -1. */
+int parse_u64(const char *s, size_t len, uint64_t *out);
 
 /* Parse a NUL-terminated line (trailing newline allowed). Returns 0 or -1 with *why set. */
 int event_parse(const char *line, struct event *ev, const char **why);

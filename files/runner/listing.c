@@ -2,8 +2,6 @@
 /* Parse a line of the module's registration listing: PID, PATH, then key=value options. */
 #include "listing.h"
 
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 static const char *const then_names[] = {
@@ -15,21 +13,6 @@ static const char *const then_names[] = {
 const char *then_name(enum early_then then)
 {
 	return (unsigned int)then < sizeof(then_names) / sizeof(then_names[0]) ? then_names[then] : "?";
-}
-
-/* A decimal number of at most 19 digits spanning exactly s[0..len). */
-static int parse_num(const char *s, size_t len, uint64_t *out)
-{
-	char buf[20];
-	char *end;
-
-	if (len == 0 || len >= sizeof(buf) || s[0] < '0' || s[0] > '9')
-		return -1;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	errno = 0;
-	*out = strtoull(buf, &end, 10);
-	return (errno || *end) ? -1 : 0;
 }
 
 int listing_parse(const char *line, struct registration *reg, const char **why)
@@ -51,7 +34,7 @@ int listing_parse(const char *line, struct registration *reg, const char **why)
 		if (!len)
 			break;
 		if (field == 0) {
-			if (parse_num(tok, len, &num) || num == 0 || num > 4194304) {
+			if (parse_u64(tok, len, &num) || num == 0 || num > 4194304) {
 				*why = "malformed PID";
 				return -1;
 			}
@@ -64,13 +47,13 @@ int listing_parse(const char *line, struct registration *reg, const char **why)
 			memcpy(reg->handler, tok, len);
 			reg->handler[len] = '\0';
 		} else if (len > 11 && !memcmp(tok, "timeout_ms=", 11)) {
-			if (parse_num(tok + 11, len - 11, &reg->timeout_ms) || !reg->timeout_ms) {
+			if (parse_u64(tok + 11, len - 11, &reg->timeout_ms) || !reg->timeout_ms) {
 				*why = "malformed timeout_ms";
 				return -1;
 			}
 			have_timeout = 1;
 		} else if (len > 6 && !memcmp(tok, "early=", 6)) {
-			if (parse_num(tok + 6, len - 6, &num) || num < 1 || num > 99) {
+			if (parse_u64(tok + 6, len - 6, &num) || num < 1 || num > 99) {
 				*why = "malformed early";
 				return -1;
 			}

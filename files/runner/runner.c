@@ -378,23 +378,6 @@ static void close_events(int *events_fd, const char *why)
 			early_disarm(&earlies[i], "the event channel closed");
 }
 
-/* Early mode only where the kernel has no grace: the module's backend is not "hook". */
-static int early_enabled(void)
-{
-	char buf[2048] = "";
-	int fd = open(opt.status_path, O_RDONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	return strstr(buf, "backend=hook\n") == NULL;
-}
-
 /* A registration in early mode crossed its memory.high: run its handler now (or next). */
 static void early_start(struct early *e, uint64_t now)
 {
@@ -427,7 +410,7 @@ static void read_events(int *events_fd)
 		}
 		line[n] = '\0';
 		if (!strcmp(line, "registrations\n"))
-			early_sync(opt.listing_path, early_enabled(), now_ns());
+			early_sync(opt.listing_path, opt.status_path, now_ns());
 		else if (event_parse(line, &ev, &why))
 			say(3, "ignoring malformed event (%s): %s", why, line);
 		else
