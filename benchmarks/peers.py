@@ -92,8 +92,21 @@ def put(name: str, path: str, text: str, mode: str = "0644") -> None:
     sh(name, f"cat > {path} && chmod {mode} {path}", input=text)
 
 
+def boot_stock_kernel(name: str) -> None:
+    """After a run with the grace column, the VM boots its patched kernel: boot Debian's once."""
+    if "-oomgs-" not in sh(name, "uname -r"):
+        return
+    release = sh(name, "ls /boot/vmlinuz-* | grep -v -- -oomgs- | sort -V | tail -n 1").strip().removeprefix("/boot/vmlinuz-")
+    progress(f"{name}: booting Debian's kernel {release} again")
+    sh(name, f"grub-reboot 'Advanced options for Debian GNU/Linux>Debian GNU/Linux, with Linux {release}'")
+    vm.restart(name)
+    if sh(name, "uname -r").strip() != release:
+        raise SystemExit(f"{name} did not boot {release}")
+
+
 def set_up(name: str) -> None:
     """The benchmark's logger, handler and tools on the VM; everything else that could act stopped."""
+    boot_stock_kernel(name)
     progress(f"{name}: installing earlyoom, nohang, systemd-oomd and the benchmark's files")
     sh(name, "DEBIAN_FRONTEND=noninteractive apt-get install -y -qq earlyoom nohang systemd-oomd >/dev/null"
              " || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq earlyoom nohang"
@@ -121,7 +134,8 @@ def use_column(name: str, column: str) -> None:
         conf = [f"{line.split('=')[0].strip()} = {NOHANG_SETTINGS[line.split('=')[0].strip()]}"
                 if "=" in line and line.split("=")[0].strip() in NOHANG_SETTINGS else line for line in conf]
         put(name, "/run/oomgs-bench/nohang.conf", "\n".join([*conf, NOHANG_ACTION, ""]))
-        sh(name, "systemd-run -q --unit oomgs-bench-nohang nohang --config /run/oomgs-bench/nohang.conf")
+        sh(name, "nohang --check --config /run/oomgs-bench/nohang.conf >/dev/null"
+                 " && systemd-run -q --unit oomgs-bench-nohang nohang --monitor --config /run/oomgs-bench/nohang.conf")
     elif column == "systemd-oomd":
         sh(name, "mkdir -p /run/systemd/system/oomgs_apps.slice.d /run/systemd/oomd.conf.d")
         put(name, "/run/systemd/system/oomgs_apps.slice.d/oomgs-bench.conf", OOMD_SLICE)
@@ -131,6 +145,10 @@ def use_column(name: str, column: str) -> None:
         sh(name, "systemctl start oomgs-runner && until grep -q runner=1 /proc/graceful_shutdown_status;"
                  " do sleep 0.2; done")
     time.sleep(2)  # let the tool settle (earlyoom's and nohang's first reads)
+    unit = {"earlyoom": "oomgs-bench-earlyoom", "nohang": "oomgs-bench-nohang", "systemd-oomd": "systemd-oomd",
+            "early": "oomgs-runner", "grace": "oomgs-runner"}.get(column)
+    if unit and sh(name, f"systemctl is-active {unit}", check=False).strip() != "active":
+        raise SystemExit(f"{name}: {unit} is not running:\n" + sh(name, f"journalctl -u {unit} -n 20 --no-pager -o cat"))
 
 
 def boot_patched_kernel(name: str) -> str:
@@ -201,7 +219,11 @@ def main() -> int:
     parser.add_argument("--columns", default=",".join(COLUMNS), help=f"comma-separated, of {', '.join(COLUMNS)}")
     parser.add_argument("--rates", default=",".join(RATES), help=f"comma-separated, of {', '.join(RATES)}")
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
+    parser.add_argument("--table-from", metavar="JSON", help="print the table of an earlier run's --json output")
     args = parser.parse_args()
+    if args.table_from:
+        print_table(json.loads(Path(args.table_from).read_text()))
+        return 0
     columns = [c for c in COLUMNS if c in args.columns.split(",")]
     rates = [r for r in RATES if r in args.rates.split(",")]
 
@@ -229,10 +251,14 @@ def main() -> int:
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
-    print(f"VM {args.vm}: {result['vcpus']} vCPUs under TCG; kernels {kernels}; {', '.join(versions)};"
-          f" leak rates (MiB/s, 0 = as fast as it can) {result['rates_mib_per_s']}")
-    print(table(rows))
+    print_table(result)
     return 0
+
+
+def print_table(result: dict) -> None:
+    print(f"VM {result['vm']}: {result['vcpus']} vCPUs under TCG; kernels {result['kernels']};"
+          f" {', '.join(result['tools'])}; leak rates (MiB/s, 0 = as fast as it can) {result['rates_mib_per_s']}")
+    print(table(result["rows"]))
 
 
 if __name__ == "__main__":

@@ -32,11 +32,6 @@ HANDLERS_WAIT_S = 8.0
 HOOK_START_S = 1.5
 
 
-def uptime() -> float:
-    with open("/proc/uptime") as f:
-        return float(f.read().split()[0])
-
-
 def systemctl(*args: str) -> str:
     return subprocess.run(["systemctl", *args], check=True, capture_output=True, text=True).stdout.strip()
 
@@ -47,7 +42,7 @@ def memory_events(path: str) -> dict[str, int]:
 
 
 class EventWatch(threading.Thread):
-    """Notes the uptime of the first rise of memory.events high or max (POLLPRI, no polling loop)."""
+    """Notes the time of the first rise of memory.events high or max (POLLPRI, no polling loop)."""
 
     def __init__(self, path: str):
         super().__init__(daemon=True)
@@ -61,7 +56,7 @@ class EventWatch(threading.Thread):
             while not self.stop and self.first is None:
                 if poller.poll(100):
                     f.seek(0)
-                    now = uptime()
+                    now = time.time()
                     events = {k: int(v) for k, v in (line.split() for line in f.read().splitlines())}
                     if events["high"] > self.base["high"] or events["max"] > self.base["max"]:
                         self.first = now
@@ -110,7 +105,8 @@ def main():
     subprocess.run(["systemctl", "stop", UNIT], check=False)
     subprocess.run(["systemctl", "reset-failed", UNIT], check=False, capture_output=True)
     for path in [BUFFER, *glob.glob(f"{RECORDS}/handler-*"), *glob.glob(RESCUED.format(pid="*"))]:
-        os.unlink(path)
+        if os.path.exists(path):
+            os.unlink(path)
     os.makedirs("/run/oomgs-bench", exist_ok=True)
     with open("/run/oomgs-bench/logger.env", "w") as f:
         f.write(f"DATA_LOGGER_LEAK_MIB_PER_S={args.rate:g}\n")
@@ -134,13 +130,15 @@ def main():
     watch, latency = EventWatch(f"{cgroup}/memory.events"), SleepLatency()
     watch.start()
     latency.start()
-    oom_kills_before = memory_events(f"{cgroup}/memory.events")["oom_kill"]
-    leak_wall, leak_up = time.time(), uptime()
+    # The logger's cgroup goes with it: count OOM kills in its parent (the counts are hierarchical).
+    parent_events = os.path.dirname(cgroup) + "/memory.events"
+    oom_kills_before = memory_events(parent_events)["oom_kill"]
+    leak_wall = time.time()
     os.kill(pid, 10)  # SIGUSR1: start leaking
     died = bool(select.select([pidfd], [], [], TIMEOUT_S)[0])
-    death_up, death_wall = uptime(), time.time()
+    death_wall = time.time()
     latency.stop = watch.stop = True
-    oom_killed = memory_events(f"{cgroup}/memory.events")["oom_kill"] > oom_kills_before if died else False
+    oom_killed = memory_events(parent_events)["oom_kill"] > oom_kills_before if died else False
 
     # A hook run after the kill (earlyoom's -N) starts within a moment; a started handler may
     # still be saving.
@@ -169,7 +167,7 @@ def main():
         "saved_bytes": rescued,
         "unflushed_bytes": rescued + left,
         "event_to_handler_ms": round((starts[0] - watch.first) * 1000, 1) if starts and watch.first else None,
-        "leak_to_death_ms": round((death_up - leak_up) * 1000, 1),
+        "leak_to_death_ms": round((death_wall - leak_wall) * 1000, 1),
         "victim_max_gap_ms": round(max(gaps) * 1000, 1),
         "machine_max_latency_ms": round(latency.worst, 1),
     }))
