@@ -232,8 +232,8 @@ def main() -> int:
     for column in columns:
         if column == "grace":
             kernels["grace"] = boot_patched_kernel(args.vm)
-        else:
-            kernels.setdefault("stock", sh(args.vm, "uname -r").strip())
+        elif "stock" not in kernels:
+            kernels["stock"] = sh(args.vm, "uname -r").strip()
         use_column(args.vm, column)
         register = column if column in ("early", "grace") else "none"
         for rate in rates:

@@ -36,9 +36,14 @@ def systemctl(*args: str) -> str:
     return subprocess.run(["systemctl", *args], check=True, capture_output=True, text=True).stdout.strip()
 
 
+def parse_events(text: str) -> dict[str, int]:
+    """memory.events as {"high": N, "max": N, "oom_kill": N, ...}."""
+    return {key: int(value) for key, value in (line.split() for line in text.splitlines())}
+
+
 def memory_events(path: str) -> dict[str, int]:
     with open(path) as f:
-        return {key: int(value) for key, value in (line.split() for line in f)}
+        return parse_events(f.read())
 
 
 class EventWatch(threading.Thread):
@@ -57,7 +62,7 @@ class EventWatch(threading.Thread):
                 if poller.poll(100):
                     f.seek(0)
                     now = time.time()
-                    events = {k: int(v) for k, v in (line.split() for line in f.read().splitlines())}
+                    events = parse_events(f.read())
                     if events["high"] > self.base["high"] or events["max"] > self.base["max"]:
                         self.first = now
 
