@@ -55,6 +55,8 @@ Description=peers benchmark: the sample data logger
 ExecStart={BENCH}/data-logger
 EnvironmentFile=/run/oomgs-bench/logger.env
 Environment=PYTHONUNBUFFERED=1 DATA_LOGGER_FLUSH_INTERVAL=300
+User=data-logger
+StateDirectory=data-logger
 Slice=oomgs_apps.slice
 MemoryMax=64M
 MemorySwapMax=0

@@ -94,6 +94,9 @@ struct gs_event {
 	unsigned int timeout_ms;
 	int signal;			/* to send at grace start, 0: none */
 	bool signal_pending;		/* not sent yet (gs_ev_signal_work) */
+	u32 uid;			/* the handler's user, group, capabilities */
+	u32 gid;
+	u64 caps;
 	char comm[TASK_COMM_LEN];
 	char path[GS_PATH_MAX];
 };
@@ -296,6 +299,9 @@ static unsigned int gs_ev_queue(const struct gs_request *req, void *arg)
 	ev->ts_ns = ktime_get_boottime_ns();
 	ev->timeout_ms = req->timeout_ms;
 	ev->signal = req->signal;
+	ev->uid = req->uid;
+	ev->gid = req->gid;
+	ev->caps = req->caps;
 	ev->signal_pending = cap->phase == GS_PHASE_GRACE && req->signal;
 	/* Racy against prctl(PR_SET_NAME) like every comm print: bounded. */
 	memcpy(ev->comm, cap->victim->comm, sizeof(ev->comm));
@@ -335,7 +341,7 @@ unsigned int gs_event_selected(struct task_struct *victim,
 	if (reason != GS_REASON_MEMCG)
 		return 0;
 	*reserve_kb = 0;
-	grace = gs_registry_visit(task_tgid(victim), false, gs_ev_queue, &cap);
+	grace = gs_registry_visit(victim, false, gs_ev_queue, &cap);
 	if (cap.queued)
 		wake_up_interruptible_poll(&gs_ev_wq, EPOLLIN | EPOLLRDNORM);
 	if (grace) {
@@ -390,14 +396,14 @@ void gs_event_killed(struct task_struct *victim, enum gs_reason reason,
 	struct pid *tgid = task_tgid(victim);
 
 	atomic64_inc(&gs_ev_oom_killed);
-	if (!graced && gs_registry_recently_graced(tgid))
+	if (!graced && gs_registry_recently_graced(victim))
 		graced = true;
 	if (graced) {
 		gs_ev_grace_over(tgid);
-		gs_registry_visit(tgid, true, NULL, NULL);
+		gs_registry_visit(victim, true, NULL, NULL);
 		return;
 	}
-	gs_registry_visit(tgid, true, gs_ev_queue, &cap);
+	gs_registry_visit(victim, true, gs_ev_queue, &cap);
 	if (cap.queued)
 		wake_up_interruptible_poll(&gs_ev_wq, EPOLLIN | EPOLLRDNORM);
 }
@@ -456,11 +462,11 @@ static size_t gs_ev_format_locked(const struct gs_event *ev, char *buf,
 	}
 	gs_escape_comm(ev->comm, comm, sizeof(comm));
 	return scnprintf(buf, size,
-			 "id=%llu phase=%s pid=%d comm=%s cgroup_id=%llu oom_cgroup_id=%llu reason=%s ts_ms=%llu deadline_ms=%llu timeout_ms=%u handler=%s\n",
+			 "id=%llu phase=%s pid=%d comm=%s cgroup_id=%llu oom_cgroup_id=%llu reason=%s ts_ms=%llu deadline_ms=%llu timeout_ms=%u uid=%u gid=%u caps=%llx handler=%s\n",
 			 ev->id, gs_phase_names[ev->phase], pid_vnr(ev->pid),
 			 comm, ev->cgroup_id, ev->oom_cgroup_id,
 			 gs_reason_names[ev->reason], ts_ms, left,
-			 ev->timeout_ms, ev->path);
+			 ev->timeout_ms, ev->uid, ev->gid, ev->caps, ev->path);
 }
 
 static bool gs_ev_readable(void)

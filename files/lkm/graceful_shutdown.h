@@ -41,6 +41,8 @@ struct task_struct;
 #define GS_EARLY_MAX_PCT	99
 /* reserve_kb=N: the kernel caps it by vm.oom_victim_reserve_max_kb too. */
 #define GS_RESERVE_MAX_KB	1048576
+/* caps=HEX: capability numbers 0..GS_CAP_LAST (CAP_CHECKPOINT_RESTORE). */
+#define GS_CAP_LAST		40
 /* Largest PID number of any configuration (PID_MAX_LIMIT on 64 bit). */
 #define GS_PID_MAX		(4 * 1024 * 1024)
 /* Longest event line, newline included (see events.c). */
@@ -62,14 +64,20 @@ enum gs_then {
 struct gs_cmd {
 	enum gs_cmd_op op;
 	unsigned int line;		/* line number in the write, from 1 */
-	int nr;				/* PID as written (writer's namespace) */
+	int nr;				/* PID as written (writer's namespace), 0 for a cgroup */
+	const char *cgroup;		/* cgroup=PATH: a cgroup v2 path, else NULL */
 	unsigned int timeout_ms;
 	unsigned int reserve_kb;	/* 0: no reserve */
 	int signal;			/* sent at grace start, 0: none */
 	unsigned int early_pct;		/* early mode's threshold, 0: none */
 	enum gs_then then;		/* early mode's policy */
+	bool user_set;			/* user= given; else the process's owner */
+	u32 uid;			/* the handler's user and group */
+	u32 gid;
+	u64 caps;			/* the handler's capabilities, 0: none */
 	const char *path;		/* points into the write buffer */
 	struct pid *pid;		/* set by procfs.c, reference held */
+	struct cgroup *cgrp;		/* set by procfs.c for cgroup=, reference held */
 	struct pid *rearm;		/* procfs.c: re-arm after the write, ref held */
 };
 
@@ -87,6 +95,9 @@ struct gs_request {
 	unsigned int timeout_ms;
 	unsigned int reserve_kb;
 	int signal;
+	u32 uid;
+	u32 gid;
+	u64 caps;
 };
 
 /* registry.c */
@@ -95,11 +106,11 @@ int gs_registry_apply(struct gs_cmd *cmds, unsigned int n,
 		      unsigned int *bad, const char **why);
 void gs_registry_show(struct seq_file *m);
 unsigned int gs_registry_count(void);
-unsigned int gs_registry_visit(struct pid *tgid, bool spend,
+unsigned int gs_registry_visit(struct task_struct *victim, bool spend,
 			       unsigned int (*fn)(const struct gs_request *req,
 						  void *arg),
 			       void *arg);
-bool gs_registry_recently_graced(struct pid *tgid);
+bool gs_registry_recently_graced(struct task_struct *victim);
 void gs_registry_exit(void);
 
 /* procfs.c */

@@ -20,7 +20,17 @@
  *     then=POLICY               with early: what the runner does to the
  *                               process when the handler has ended or run out
  *                               of time: kill (default), term or continue
+ *     user=UID:GID              the handler's user and group (default: the
+ *                               process's owner when it was registered)
+ *     caps=HEX                  the capabilities the handler keeps, a mask
+ *                               of capability numbers (default: none)
  *   -PID                        unregister
+ *   cgroup=CGROUP PATH [OPTION]...
+ *                               register every process of a cgroup v2 (and of
+ *                               its descendants): CGROUP is its path from the
+ *                               cgroup2 root, e.g. /system.slice/x.service;
+ *                               early= is for a process only
+ *   -cgroup=CGROUP              unregister it
  * Fields are separated by blanks (space or tab); a PATH cannot contain
  * blanks. Every line is checked before anything is applied.
  */
@@ -38,6 +48,8 @@ enum gs_option {
 	GS_OPT_RESERVE,
 	GS_OPT_EARLY,
 	GS_OPT_THEN,
+	GS_OPT_USER,
+	GS_OPT_CAPS,
 	GS_MAX_OPTIONS
 };
 
@@ -132,18 +144,11 @@ static unsigned int gs_tokenize(char *s, char **tok, unsigned int max)
 	}
 }
 
-int gs_check_path_syntax(const char *path, const char **why)
+/* True if @path has a ".." component. */
+static bool gs_has_dotdot(const char *path)
 {
 	const char *p = path;
 
-	if (strlen(path) >= GS_PATH_MAX) {
-		*why = "handler path longer than 255 characters";
-		return -ENAMETOOLONG;
-	}
-	if (path[0] != '/') {
-		*why = "handler path is not absolute";
-		return -EINVAL;
-	}
 	while (*p) {
 		const char *end;
 
@@ -152,11 +157,26 @@ int gs_check_path_syntax(const char *path, const char **why)
 		end = p;
 		while (*end && *end != '/')
 			end++;
-		if (end - p == 2 && p[0] == '.' && p[1] == '.') {
-			*why = "handler path has a '..' component";
-			return -EINVAL;
-		}
+		if (end - p == 2 && p[0] == '.' && p[1] == '.')
+			return true;
 		p = end;
+	}
+	return false;
+}
+
+int gs_check_path_syntax(const char *path, const char **why)
+{
+	if (strlen(path) >= GS_PATH_MAX) {
+		*why = "handler path longer than 255 characters";
+		return -ENAMETOOLONG;
+	}
+	if (path[0] != '/') {
+		*why = "handler path is not absolute";
+		return -EINVAL;
+	}
+	if (gs_has_dotdot(path)) {
+		*why = "handler path has a '..' component";
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -180,6 +200,28 @@ static int gs_parse_pid(const char *s, int *nr, int range_err,
 	return 0;
 }
 
+/* A cgroup v2 path from the cgroup2 root: absolute, no "..", not the root. */
+static int gs_check_cgroup_syntax(const char *path, const char **why)
+{
+	if (strlen(path) >= GS_PATH_MAX) {
+		*why = "cgroup path longer than 255 characters";
+		return -ENAMETOOLONG;
+	}
+	if (path[0] != '/') {
+		*why = "cgroup path is not absolute (from the cgroup2 root)";
+		return -EINVAL;
+	}
+	if (!path[strspn(path, "/")]) {
+		*why = "the root cgroup holds every process: register a cgroup below it";
+		return -EINVAL;
+	}
+	if (gs_has_dotdot(path)) {
+		*why = "cgroup path has a '..' component";
+		return -EINVAL;
+	}
+	return 0;
+}
+
 /* @s is "KEY=VALUE": the value if KEY is @key, else NULL. */
 static const char *gs_option_value(const char *s, const char *key)
 {
@@ -188,6 +230,18 @@ static const char *gs_option_value(const char *s, const char *key)
 	if (strncmp(s, key, klen) || s[klen] != '=')
 		return NULL;
 	return s + klen + 1;
+}
+
+/* What a line registers: "PID" or "cgroup=CGROUP". */
+static int gs_parse_target(const char *s, struct gs_cmd *cmd, int range_err,
+			   const char **why)
+{
+	const char *cgroup = gs_option_value(s, "cgroup");
+
+	if (!cgroup)
+		return gs_parse_pid(s, &cmd->nr, range_err, why);
+	cmd->cgroup = cgroup;
+	return gs_check_cgroup_syntax(cgroup, why);
 }
 
 /* A decimal option value in @min..@max; @malformed and @range say what is wrong. */
@@ -273,6 +327,57 @@ static int gs_opt_then(const char *v, struct gs_cmd *cmd, const char **why)
 	return -EINVAL;
 }
 
+/* "UID:GID", two decimal IDs; 4294967295 is (uid_t)-1, never a user. */
+static int gs_opt_user(const char *v, struct gs_cmd *cmd, const char **why)
+{
+	const char *colon = strchr(v, ':');
+	u64 u = 0, g = 0;
+	char uid[12];
+	size_t ulen;
+
+	*why = "malformed user (expected UID:GID, two decimal numbers)";
+	if (!colon)
+		return -EINVAL;
+	ulen = colon - v;
+	if (ulen >= sizeof(uid))
+		return -EINVAL;
+	memcpy(uid, v, ulen);
+	uid[ulen] = '\0';
+	if (gs_parse_uint(uid, 0xfffffffeULL, &u) ||
+	    gs_parse_uint(colon + 1, 0xfffffffeULL, &g))
+		return -EINVAL;
+	cmd->user_set = true;
+	cmd->uid = (u32)u;
+	cmd->gid = (u32)g;
+	return 0;
+}
+
+/* A hexadecimal mask of capability numbers 0..GS_CAP_LAST, not 0. */
+static int gs_opt_caps(const char *v, struct gs_cmd *cmd, const char **why)
+{
+	u64 mask = 0;
+	size_t len = strlen(v);
+
+	*why = "malformed caps (expected a hexadecimal mask of capability numbers 0..40)";
+	if (!len || len > 16)
+		return -EINVAL;
+	for (; *v; v++) {
+		unsigned int d;
+
+		if (*v >= '0' && *v <= '9')
+			d = *v - '0';
+		else if (*v >= 'a' && *v <= 'f')
+			d = *v - 'a' + 10;
+		else
+			return -EINVAL;
+		mask = mask << 4 | d;
+	}
+	if (!mask || mask >> (GS_CAP_LAST + 1))
+		return -EINVAL;
+	cmd->caps = mask;
+	return 0;
+}
+
 static const struct {
 	const char *key;
 	int (*parse)(const char *v, struct gs_cmd *cmd, const char **why);
@@ -282,6 +387,8 @@ static const struct {
 	[GS_OPT_RESERVE] = { "reserve_kb", gs_opt_reserve },
 	[GS_OPT_EARLY] = { "early", gs_opt_early },
 	[GS_OPT_THEN] = { "then", gs_opt_then },
+	[GS_OPT_USER] = { "user", gs_opt_user },
+	[GS_OPT_CAPS] = { "caps", gs_opt_caps },
 };
 
 /* One OPTION of a registration line; bit i of *@seen: gs_options[i] given. */
@@ -302,7 +409,7 @@ static int gs_parse_option(const char *s, struct gs_cmd *cmd,
 		*seen |= 1U << i;
 		return gs_options[i].parse(v, cmd, why);
 	}
-	*why = "unknown option (expected timeout_ms, signal, reserve_kb, early or then)";
+	*why = "unknown option (timeout_ms, signal, reserve_kb, early, then, user, caps)";
 	return -EINVAL;
 }
 
@@ -326,21 +433,28 @@ static int gs_parse_reg_line(char *line, struct gs_cmd *cmd, const char **why)
 	cmd->signal = 0;
 	cmd->early_pct = 0;
 	cmd->then = GS_THEN_KILL;
+	cmd->user_set = false;
+	cmd->uid = 0;
+	cmd->gid = 0;
+	cmd->caps = 0;
 	cmd->path = NULL;
+	cmd->cgroup = NULL;
+	cmd->nr = 0;
 	cmd->pid = NULL;
+	cmd->cgrp = NULL;
 
 	if (tok[0][0] == '-') {
 		cmd->op = GS_CMD_UNREGISTER;
-		ret = gs_parse_pid(tok[0] + 1, &cmd->nr, -ENOENT, why);
+		ret = gs_parse_target(tok[0] + 1, cmd, -ENOENT, why);
 		if (ret)
 			return ret;
 		if (n != 1) {
-			*why = "unexpected text after -PID";
+			*why = "unexpected text after -PID or -cgroup=CGROUP";
 			return -EINVAL;
 		}
 	} else {
 		cmd->op = GS_CMD_REGISTER;
-		ret = gs_parse_pid(tok[0], &cmd->nr, -ESRCH, why);
+		ret = gs_parse_target(tok[0], cmd, -ESRCH, why);
 		if (ret)
 			return ret;
 		if (n < 2) {
@@ -348,7 +462,7 @@ static int gs_parse_reg_line(char *line, struct gs_cmd *cmd, const char **why)
 			return -EINVAL;
 		}
 		if (n > ARRAY_SIZE(tok)) {
-			*why = "more than five options";
+			*why = "more than seven options";
 			return -EINVAL;
 		}
 		ret = gs_check_path_syntax(tok[1], why);
@@ -359,6 +473,10 @@ static int gs_parse_reg_line(char *line, struct gs_cmd *cmd, const char **why)
 			ret = gs_parse_option(tok[i], cmd, &seen, why);
 			if (ret)
 				return ret;
+		}
+		if (cmd->cgroup && (seen & (1U << GS_OPT_EARLY))) {
+			*why = "early= covers one process, not a cgroup";
+			return -EINVAL;
 		}
 		if ((seen & (1U << GS_OPT_THEN)) && !(seen & (1U << GS_OPT_EARLY))) {
 			*why = "then= without early= (then is the early mode's policy)";
@@ -412,8 +530,10 @@ int gs_parse_reg_write(char *buf, size_t len, struct gs_cmd *cmds,
 		if (ret)
 			return ret;
 		for (i = 0; i < n; i++) {
-			if (cmds[i].nr == cmds[n].nr) {
-				*why = "same PID twice in one write";
+			if (cmds[n].cgroup ?
+			    cmds[i].cgroup && !strcmp(cmds[i].cgroup, cmds[n].cgroup) :
+			    cmds[i].nr == cmds[n].nr) {
+				*why = "same PID or cgroup twice in one write";
 				return -EINVAL;
 			}
 		}

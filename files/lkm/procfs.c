@@ -13,6 +13,8 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/capability.h>
+#include <linux/cgroup.h>
+#include <linux/cred.h>
 #include <linux/err.h>
 #include <linux/fs.h>
 #include <linux/namei.h>
@@ -27,6 +29,7 @@
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/user_namespace.h>
 
 #include "graceful_shutdown.h"
 
@@ -60,6 +63,13 @@ static int gs_resolve_process(struct gs_cmd *cmd, const char **why)
 		ret = -ESRCH;
 	} else {
 		cmd->pid = get_pid(pid);
+		if (!cmd->user_set) {
+			/* The handler runs as the process's owner. */
+			const struct cred *cred = __task_cred(task);
+
+			cmd->uid = from_kuid(&init_user_ns, cred->uid);
+			cmd->gid = from_kgid(&init_user_ns, cred->gid);
+		}
 	}
 	rcu_read_unlock();
 	return ret;
@@ -136,12 +146,31 @@ static int gs_check_handler(const char *name, const char **why)
 	return ret ? ret : gs_check_component(name, true, why);
 }
 
+/* cgroup=CGROUP: a cgroup v2 directory, from the writer's cgroup namespace root. */
+static int gs_resolve_cgroup(struct gs_cmd *cmd, const char **why)
+{
+	struct cgroup *cgrp = cgroup_get_from_path(cmd->cgroup);
+
+	if (IS_ERR(cgrp)) {
+		*why = PTR_ERR(cgrp) == -ENOTDIR ? "cgroup path is not a directory" :
+						   "no such cgroup";
+		return PTR_ERR(cgrp);
+	}
+	cmd->cgrp = cgrp;
+	return 0;
+}
+
 static int gs_resolve(struct gs_cmd *cmd, const char **why)
 {
 	int ret;
 
+	BUILD_BUG_ON(GS_CAP_LAST > CAP_LAST_CAP);
 	if (cmd->op == GS_CMD_UNREGISTER) {
-		/* NULL if no such PID: the registry answers -ENOENT. */
+		/* NULL if no such PID or cgroup: the registry answers -ENOENT. */
+		if (cmd->cgroup) {
+			gs_resolve_cgroup(cmd, why);
+			return 0;
+		}
 		rcu_read_lock();
 		cmd->pid = get_pid(find_vpid(cmd->nr));
 		rcu_read_unlock();
@@ -155,7 +184,8 @@ static int gs_resolve(struct gs_cmd *cmd, const char **why)
 		*why = "reserve_kb= needs a patched kernel with oom_victim_ops v3 or later";
 		return -EOPNOTSUPP;
 	}
-	ret = gs_resolve_process(cmd, why);
+	/* A cgroup's handler runs as the owner of its victim, known at OOM time. */
+	ret = cmd->cgroup ? gs_resolve_cgroup(cmd, why) : gs_resolve_process(cmd, why);
 	if (ret)
 		return ret;
 	return gs_check_handler(cmd->path, why);
@@ -204,7 +234,7 @@ static ssize_t gs_reg_write(struct file *file, const char __user *ubuf,
 		ret = gs_resolve(&cmds[i], &why);
 		if (ret)
 			goto out;
-		if (cmds[i].op == GS_CMD_REGISTER)
+		if (cmds[i].op == GS_CMD_REGISTER && cmds[i].pid)
 			cmds[i].rearm = get_pid(cmds[i].pid);
 	}
 	ret = gs_registry_apply(cmds, n, &bad, &why);
@@ -221,6 +251,8 @@ out:
 	for (i = 0; i < n; i++) {
 		put_pid(cmds[i].pid);
 		put_pid(cmds[i].rearm);
+		if (cmds[i].cgrp)
+			cgroup_put(cmds[i].cgrp);
 	}
 	kfree(cmds);
 	kfree(buf);

@@ -5,9 +5,11 @@
  * A fixed array allocated with the module. An entry holds a reference to
  * the struct pid of the thread group, never a bare number, so a reused PID
  * can never match a stale entry: the OOM callbacks compare it with
- * task_tgid(victim). Entries of dead processes and spent entries (their
- * process was OOM-killed) are dropped in process context, when the table
- * is read or written.
+ * task_tgid(victim). An entry may instead hold a reference to a cgroup v2
+ * (cgroup=): it covers every process in that cgroup and its descendants
+ * that has no entry of its own, the nearest cgroup first. Entries of dead
+ * processes, of removed cgroups and spent entries (used by an OOM kill)
+ * are dropped in process context, when the table is read or written.
  *
  * gs_reg_lock is a spinlock because the OOM callbacks take it (oom_lock
  * held, no sleeping). Nothing allocates while holding it. Lock order:
@@ -16,6 +18,8 @@
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/atomic.h>
+#include <linux/cgroup.h>
+#include <linux/cred.h>
 #include <linux/jiffies.h>
 #include <linux/pid.h>
 #include <linux/rcupdate.h>
@@ -24,6 +28,7 @@
 #include <linux/seq_file.h>
 #include <linux/spinlock.h>
 #include <linux/string.h>
+#include <linux/user_namespace.h>
 
 #include "graceful_shutdown.h"
 
@@ -35,12 +40,18 @@ enum gs_reg_state {
 
 struct gs_reg {
 	enum gs_reg_state state;
-	struct pid *pid;		/* thread group, reference held */
+	struct pid *pid;		/* thread group, reference held; or */
+	struct cgroup *cgrp;		/* a cgroup, reference held */
+	char cgroup_path[GS_PATH_MAX];	/* as written, for the listing */
 	unsigned int timeout_ms;
 	unsigned int reserve_kb;
 	int signal;
 	unsigned int early_pct;		/* early mode (runner), 0: none */
 	enum gs_then then;
+	bool user_set;			/* user= given (listed) */
+	u32 uid;			/* the handler's user and group */
+	u32 gid;
+	u64 caps;			/* the handler's capabilities */
 	bool graced;			/* a grace was granted since it was written */
 	unsigned long grace_end;	/* jiffies: when that grace ends at the latest */
 	char path[GS_PATH_MAX];
@@ -67,11 +78,19 @@ static void gs_reg_clear(struct gs_reg *reg)
 {
 	put_pid(reg->pid);
 	reg->pid = NULL;
+	if (reg->cgrp)
+		cgroup_put(reg->cgrp);
+	reg->cgrp = NULL;
+	reg->cgroup_path[0] = '\0';
 	reg->timeout_ms = 0;
 	reg->reserve_kb = 0;
 	reg->signal = 0;
 	reg->early_pct = 0;
 	reg->then = GS_THEN_KILL;
+	reg->user_set = false;
+	reg->uid = 0;
+	reg->gid = 0;
+	reg->caps = 0;
 	reg->graced = false;
 	reg->path[0] = '\0';
 	reg->state = GS_REG_FREE;
@@ -86,23 +105,46 @@ static void gs_registry_prune_locked(void)
 		struct gs_reg *reg = &gs_regs[i];
 
 		if (reg->state == GS_REG_SPENT ||
-		    (reg->state == GS_REG_LIVE && !gs_pid_alive(reg->pid)))
+		    (reg->state == GS_REG_LIVE && reg->pid && !gs_pid_alive(reg->pid)) ||
+		    (reg->state == GS_REG_LIVE && reg->cgrp && css_is_dying(&reg->cgrp->self)))
 			gs_reg_clear(reg);
 	}
 }
 
-static struct gs_reg *gs_registry_find_locked(struct pid *pid)
+/* The live entry of process @pid, or else of cgroup @cgrp (both may be NULL). */
+static struct gs_reg *gs_registry_find_locked(struct pid *pid,
+					      struct cgroup *cgrp)
 {
 	unsigned int i;
 
 	lockdep_assert_held(&gs_reg_lock);
-	if (!pid)
+	if (!pid && !cgrp)
 		return NULL;
 	for (i = 0; i < GS_MAX_REGISTRATIONS; i++) {
-		if (gs_regs[i].state == GS_REG_LIVE && gs_regs[i].pid == pid)
-			return &gs_regs[i];
+		struct gs_reg *reg = &gs_regs[i];
+
+		if (reg->state == GS_REG_LIVE &&
+		    (pid ? reg->pid == pid : reg->cgrp == cgrp))
+			return reg;
 	}
 	return NULL;
+}
+
+/*
+ * OOM callback context: the entry that covers @victim, its own or that of
+ * its nearest registered cgroup. rcu keeps the cgroups of the walk alive.
+ */
+static struct gs_reg *gs_registry_match_locked(struct task_struct *victim)
+{
+	struct gs_reg *reg = gs_registry_find_locked(task_tgid(victim), NULL);
+	struct cgroup *cgrp;
+
+	rcu_read_lock();
+	for (cgrp = task_dfl_cgroup(victim); !reg && cgrp;
+	     cgrp = cgroup_parent(cgrp))
+		reg = gs_registry_find_locked(NULL, cgrp);
+	rcu_read_unlock();
+	return reg;
 }
 
 static struct gs_reg *gs_registry_free_slot_locked(void)
@@ -145,10 +187,10 @@ int gs_registry_apply(struct gs_cmd *cmds, unsigned int n,
 	gs_registry_prune_locked();
 	used = gs_registry_used_locked();
 	for (i = 0; i < n; i++) {
-		reg = gs_registry_find_locked(cmds[i].pid);
+		reg = gs_registry_find_locked(cmds[i].pid, cmds[i].cgrp);
 		if (cmds[i].op == GS_CMD_UNREGISTER) {
 			if (!reg) {
-				*why = "no registration for this PID";
+				*why = "no registration for this PID or cgroup";
 				ret = -ENOENT;
 				break;
 			}
@@ -165,7 +207,7 @@ int gs_registry_apply(struct gs_cmd *cmds, unsigned int n,
 	}
 
 	for (i = 0; i < n; i++) {
-		reg = gs_registry_find_locked(cmds[i].pid);
+		reg = gs_registry_find_locked(cmds[i].pid, cmds[i].cgrp);
 		if (cmds[i].op == GS_CMD_UNREGISTER) {
 			gs_reg_clear(reg);
 			continue;
@@ -176,6 +218,11 @@ int gs_registry_apply(struct gs_cmd *cmds, unsigned int n,
 				continue;
 			reg->pid = cmds[i].pid;
 			cmds[i].pid = NULL;
+			reg->cgrp = cmds[i].cgrp;
+			cmds[i].cgrp = NULL;
+			if (reg->cgrp)
+				strscpy(reg->cgroup_path, cmds[i].cgroup,
+					sizeof(reg->cgroup_path));
 		}
 		/* A re-registration replaces the entry in place. */
 		reg->timeout_ms = cmds[i].timeout_ms;
@@ -183,6 +230,10 @@ int gs_registry_apply(struct gs_cmd *cmds, unsigned int n,
 		reg->signal = cmds[i].signal;
 		reg->early_pct = cmds[i].early_pct;
 		reg->then = cmds[i].then;
+		reg->user_set = cmds[i].user_set;
+		reg->uid = cmds[i].uid;
+		reg->gid = cmds[i].gid;
+		reg->caps = cmds[i].caps;
 		reg->graced = false;
 		strscpy(reg->path, cmds[i].path, sizeof(reg->path));
 		reg->state = GS_REG_LIVE;
@@ -194,8 +245,9 @@ out:
 
 /*
  * One line per live registration: "PID PATH timeout_ms=N", then
- * " signal=NAME", " reserve_kb=N" and " early=PCT then=POLICY" when the
- * registration has them (the runner reads the early ones from here).
+ * " signal=NAME", " reserve_kb=N", " early=PCT then=POLICY", " user=UID:GID"
+ * and " caps=HEX" when the registration has them (the runner reads the
+ * early ones from here).
  */
 void gs_registry_show(struct seq_file *m)
 {
@@ -209,12 +261,16 @@ void gs_registry_show(struct seq_file *m)
 
 		if (reg->state != GS_REG_LIVE)
 			continue;
-		/* 0: the process is not visible in the reader's namespace. */
-		nr = pid_vnr(reg->pid);
-		if (!nr)
-			continue;
-		seq_printf(m, "%d %s timeout_ms=%u", nr, reg->path,
-			   reg->timeout_ms);
+		if (reg->cgrp) {
+			seq_printf(m, "cgroup=%s", reg->cgroup_path);
+		} else {
+			/* 0: the process is not visible in the reader's namespace. */
+			nr = pid_vnr(reg->pid);
+			if (!nr)
+				continue;
+			seq_printf(m, "%d", nr);
+		}
+		seq_printf(m, " %s timeout_ms=%u", reg->path, reg->timeout_ms);
 		if (reg->signal)
 			seq_printf(m, " signal=%s", gs_signal_name(reg->signal));
 		if (reg->reserve_kb)
@@ -222,6 +278,10 @@ void gs_registry_show(struct seq_file *m)
 		if (reg->early_pct)
 			seq_printf(m, " early=%u then=%s", reg->early_pct,
 				   gs_then_name(reg->then));
+		if (reg->user_set)
+			seq_printf(m, " user=%u:%u", reg->uid, reg->gid);
+		if (reg->caps)
+			seq_printf(m, " caps=%llx", reg->caps);
 		seq_putc(m, '\n');
 	}
 	spin_unlock(&gs_reg_lock);
@@ -240,13 +300,13 @@ unsigned int gs_registry_count(void)
 
 /*
  * OOM callback context (oom_lock held, no sleeping, no allocation): if
- * the thread group @tgid is registered, call @fn (may be NULL) with its
+ * @victim is registered (itself or a cgroup it is in), call @fn (may be NULL) with its
  * handler while gs_reg_lock is held; @fn may take gs_ev_lock and nothing
  * else. With @spend the registration is used up (its process is being
  * killed): the entry is only marked, the next prune releases it.
  * Returns what @fn returned, 0 if not registered.
  */
-unsigned int gs_registry_visit(struct pid *tgid, bool spend,
+unsigned int gs_registry_visit(struct task_struct *victim, bool spend,
 			       unsigned int (*fn)(const struct gs_request *req,
 						  void *arg),
 			       void *arg)
@@ -255,16 +315,29 @@ unsigned int gs_registry_visit(struct pid *tgid, bool spend,
 	struct gs_reg *reg;
 
 	spin_lock(&gs_reg_lock);
-	reg = gs_registry_find_locked(tgid);
+	reg = gs_registry_match_locked(victim);
 	if (reg) {
 		if (fn) {
-			const struct gs_request req = {
+			struct gs_request req = {
 				.path = reg->path,
 				.timeout_ms = reg->timeout_ms,
 				.reserve_kb = reg->reserve_kb,
 				.signal = reg->signal,
+				.uid = reg->uid,
+				.gid = reg->gid,
+				.caps = reg->caps,
 			};
 
+			if (reg->cgrp && !reg->user_set) {
+				/* a cgroup's handler runs as the victim's owner */
+				const struct cred *cred;
+
+				rcu_read_lock();
+				cred = __task_cred(victim);
+				req.uid = from_kuid(&init_user_ns, cred->uid);
+				req.gid = from_kgid(&init_user_ns, cred->gid);
+				rcu_read_unlock();
+			}
 			ret = fn(&req, arg);
 		}
 		if (spend) {
@@ -279,20 +352,20 @@ unsigned int gs_registry_visit(struct pid *tgid, bool spend,
 }
 
 /*
- * OOM callback context: true if @tgid was granted a grace, since it was last
+ * OOM callback context: true if @victim's entry granted a grace, since it was last
  * registered, that ended less than GS_GRACE_KILL_SLACK_MS ago.  The kernel
  * (OOM_VICTIM_OPS_VERSION 2) calls a grace spent one second after its end;
  * a kill that follows a grace after a long reclaim can come later than that
  * and be reported as not graced.  It is still the end of that grace: no
  * second handler run for it.
  */
-bool gs_registry_recently_graced(struct pid *tgid)
+bool gs_registry_recently_graced(struct task_struct *victim)
 {
 	struct gs_reg *reg;
 	bool recent = false;
 
 	spin_lock(&gs_reg_lock);
-	reg = gs_registry_find_locked(tgid);
+	reg = gs_registry_match_locked(victim);
 	if (reg && reg->graced)
 		recent = time_before(jiffies, reg->grace_end +
 				     msecs_to_jiffies(GS_GRACE_KILL_SLACK_MS));

@@ -2,7 +2,9 @@
 #define _GNU_SOURCE
 #include "cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,7 +13,6 @@
 #include <unistd.h>
 
 #define CGROUP_MOUNT "/sys/fs/cgroup"
-#define FILEID_KERNFS 0xfe
 
 static char handlers_dir[512];
 
@@ -128,31 +129,76 @@ int cgroup_leaf_remove(const char *leaf)
 	return -1;
 }
 
-void cgroup_path_of_id(uint64_t id, char *out, size_t len)
+/* @dir (NUL-terminated in a buffer of @len) or one of its ancestors is cgroup @id: cut it there. */
+static int cut_to_ancestor(char *dir, uint64_t id)
 {
-	union {
-		struct file_handle fh;
-		char bytes[sizeof(struct file_handle) + sizeof(uint64_t)];
-	} handle;
-	char link[64];
-	ssize_t n;
-	int mount_fd, fd;
+	struct stat st;
+	char *slash;
+
+	for (;;) {
+		if (!stat(dir, &st) && (uint64_t)st.st_ino == id)
+			return 0;
+		slash = strrchr(dir, '/');
+		if (!slash || slash - dir < (ptrdiff_t)strlen(CGROUP_MOUNT))
+			return -1;
+		*slash = '\0';
+	}
+}
+
+/* Depth-first search under @dir (a buffer of @len) for the directory of cgroup @id. */
+static int find_below(char *dir, size_t len, uint64_t id, int depth)
+{
+	size_t end = strlen(dir);
+	struct dirent *d;
+	DIR *dh;
+	int found = -1;
+
+	if (depth > 16 || !(dh = opendir(dir)))
+		return -1;
+	while (found && (d = readdir(dh))) {
+		struct stat st;
+
+		if (d->d_type != DT_DIR || d->d_name[0] == '.')
+			continue;
+		if ((size_t)snprintf(dir + end, len - end, "/%s", d->d_name) >= len - end)
+			continue;
+		if (!stat(dir, &st) && (uint64_t)st.st_ino == id)
+			found = 0;
+		else
+			found = find_below(dir, len, id, depth + 1);
+		if (found)
+			dir[end] = '\0';
+	}
+	closedir(dh);
+	return found;
+}
+
+/*
+ * A cgroup's directory from its ID, which is its inode number in cgroupfs
+ * (64-bit). open_by_handle_at() would need CAP_DAC_READ_SEARCH, which the
+ * sandboxed runner does not have: the victim's own cgroup and its
+ * ancestors are tried first, then the whole tree.
+ */
+void cgroup_path_of_id(uint64_t id, long pid_hint, char *out, size_t len)
+{
+	char path[64], line[512];
+	FILE *f;
 
 	out[0] = '\0';
-	if (!id)
+	if (!id || len < sizeof(CGROUP_MOUNT) + 1)
 		return;
-	handle.fh.handle_bytes = sizeof(id);
-	handle.fh.handle_type = FILEID_KERNFS;
-	memcpy(handle.fh.f_handle, &id, sizeof(id));
-	mount_fd = open(CGROUP_MOUNT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (mount_fd < 0)
-		return;
-	fd = open_by_handle_at(mount_fd, &handle.fh, O_RDONLY | O_CLOEXEC);
-	close(mount_fd);
-	if (fd < 0)
-		return;
-	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
-	n = readlink(link, out, len - 1);
-	close(fd);
-	out[n > 0 ? n : 0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%ld/cgroup", pid_hint);
+	f = pid_hint > 0 ? fopen(path, "re") : NULL;
+	if (f) {
+		int hit = fgets(line, sizeof(line), f) && !strncmp(line, "0::/", 4);
+
+		fclose(f);
+		line[strcspn(line, "\n")] = '\0';
+		if (hit && (size_t)snprintf(out, len, "%s%s", CGROUP_MOUNT, line + 3) < len &&
+		    !cut_to_ancestor(out, id))
+			return;
+	}
+	snprintf(out, len, "%s", CGROUP_MOUNT);
+	if (find_below(out, len, id, 0))
+		out[0] = '\0';
 }

@@ -33,7 +33,10 @@ int cgroup_leaf_kill(const char *leaf);
 /* Remove the leaf once it is empty (waits up to about a second). */
 int cgroup_leaf_remove(const char *leaf);
 
-/* Resolve a cgroup id (a kernfs inode number) to its path under /sys/fs/cgroup ("" if unknown). */
-void cgroup_path_of_id(uint64_t id, char *out, size_t len);
+/*
+ * Resolve a cgroup id (a kernfs inode number) to its path under /sys/fs/cgroup ("" if unknown);
+ * PID_HINT: a process in that cgroup or below it (its cgroup and ancestors are tried first), or 0.
+ */
+void cgroup_path_of_id(uint64_t id, long pid_hint, char *out, size_t len);
 
 #endif

@@ -366,7 +366,7 @@ void early_sync(const char *listing_path, const char *status_path, uint64_t now)
 				*next++ = '\0';
 			if (listing_parse(line, &reg, &why))
 				say(4, "registration listing: ignoring a line (%s): %s", why, line);
-			else if (reg.early_pct)
+			else if (reg.early_pct && reg.pid)
 				sync_one(&reg, now);
 		}
 	}
@@ -385,6 +385,25 @@ int early_crossed(struct early *e, uint64_t now)
 		return 0;
 	e->high_count = count;
 	return !e->running && !e->policy_applied && now >= e->quiet_until_ns;
+}
+
+/* The real uid and gid of a process, from /proc/PID/status. Returns 0, or -1. */
+static int owner_of(long pid, uint32_t *uid, uint32_t *gid)
+{
+	char path[64], buf[2048];
+	unsigned int u, g;
+	const char *p, *q;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	if (read_small(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	p = strstr(buf, "\nUid:\t");
+	q = strstr(buf, "\nGid:\t");
+	if (!p || !q || sscanf(p + 6, "%u", &u) != 1 || sscanf(q + 6, "%u", &g) != 1)
+		return -1;
+	*uid = u;
+	*gid = g;
+	return 0;
 }
 
 void early_event(const struct early *e, uint64_t id, uint64_t now, struct event *ev)
@@ -406,6 +425,16 @@ void early_event(const struct early *e, uint64_t id, uint64_t now, struct event 
 	ev->deadline_ms = e->reg.timeout_ms;
 	ev->timeout_ms = e->reg.timeout_ms;
 	snprintf(ev->handler, sizeof(ev->handler), "%s", e->reg.handler);
+	ev->caps = e->reg.caps;
+	ev->has_user = 1;
+	if (e->reg.has_user) {
+		ev->uid = e->reg.uid;
+		ev->gid = e->reg.gid;
+	} else if (owner_of(e->reg.pid, &ev->uid, &ev->gid)) {
+		/* gone or unreadable: the handler runs as nobody rather than as root */
+		ev->uid = 65534;
+		ev->gid = 65534;
+	}
 }
 
 void early_handler_ended(long pid, uint64_t now)

@@ -20,6 +20,45 @@ int parse_u64(const char *s, size_t len, uint64_t *out)
 	return (errno || *end) ? -1 : 0;
 }
 
+int parse_hex_u64(const char *s, size_t len, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0 || len > 16)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+static int parse_id(const char *s, size_t len, uint32_t *out)
+{
+	uint64_t v;
+
+	if (parse_u64(s, len, &v) || v >= 0xffffffffull)
+		return -1;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int parse_user(const char *s, size_t len, uint32_t *uid, uint32_t *gid)
+{
+	const char *colon = memchr(s, ':', len);
+
+	if (!colon)
+		return -1;
+	return parse_id(s, colon - s, uid) || parse_id(colon + 1, len - (colon - s) - 1, gid) ? -1 : 0;
+}
+
 static int copy_str(char *dst, size_t size, const char *s, size_t len)
 {
 	if (len == 0 || len >= size)
@@ -33,7 +72,7 @@ int event_parse(const char *line, struct event *ev, const char **why)
 {
 	const char *p = line;
 	unsigned int seen = 0;
-	enum { ID = 1, PHASE = 2, PID = 4, HANDLER = 8, TIMEOUT = 16 };
+	enum { ID = 1, PHASE = 2, PID = 4, HANDLER = 8, TIMEOUT = 16, UID = 32, GID = 64 };
 
 	memset(ev, 0, sizeof(*ev));
 	while (*p && *p != '\n') {
@@ -82,6 +121,14 @@ int event_parse(const char *line, struct event *ev, const char **why)
 		} else if (klen == 10 && !memcmp(tok, "timeout_ms", 10)) {
 			bad = parse_u64(val, vlen, &ev->timeout_ms);
 			seen |= TIMEOUT;
+		} else if (klen == 3 && !memcmp(tok, "uid", 3)) {
+			bad = parse_id(val, vlen, &ev->uid);
+			seen |= UID;
+		} else if (klen == 3 && !memcmp(tok, "gid", 3)) {
+			bad = parse_id(val, vlen, &ev->gid);
+			seen |= GID;
+		} else if (klen == 4 && !memcmp(tok, "caps", 4)) {
+			bad = parse_hex_u64(val, vlen, &ev->caps);
 		} else if (klen == 7 && !memcmp(tok, "handler", 7)) {
 			bad = copy_str(ev->handler, sizeof(ev->handler), val, vlen) || val[0] != '/';
 			seen |= HANDLER;
@@ -97,6 +144,7 @@ int event_parse(const char *line, struct event *ev, const char **why)
 		*why = "missing one of id, phase, pid, timeout_ms, handler";
 		return -1;
 	}
+	ev->has_user = (seen & (UID | GID)) == (UID | GID);
 	if (ev->reason[0] == '\0')
 		strcpy(ev->reason, "unknown");
 	return 0;

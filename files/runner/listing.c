@@ -33,7 +33,9 @@ int listing_parse(const char *line, struct registration *reg, const char **why)
 		len = p - tok;
 		if (!len)
 			break;
-		if (field == 0) {
+		if (field == 0 && len > 8 && !memcmp(tok, "cgroup=/", 8)) {
+			reg->pid = 0;	/* a whole cgroup: never in early mode */
+		} else if (field == 0) {
 			if (parse_u64(tok, len, &num) || num == 0 || num > 4194304) {
 				*why = "malformed PID";
 				return -1;
@@ -69,6 +71,17 @@ int listing_parse(const char *line, struct registration *reg, const char **why)
 			}
 			if (!found) {
 				*why = "unknown then";
+				return -1;
+			}
+		} else if (len > 5 && !memcmp(tok, "user=", 5)) {
+			if (parse_user(tok + 5, len - 5, &reg->uid, &reg->gid)) {
+				*why = "malformed user";
+				return -1;
+			}
+			reg->has_user = 1;
+		} else if (len > 5 && !memcmp(tok, "caps=", 5)) {
+			if (parse_hex_u64(tok + 5, len - 5, &reg->caps)) {
+				*why = "malformed caps";
 				return -1;
 			}
 		} else if (!memchr(tok, '=', len)) {

@@ -38,6 +38,7 @@
 #include "cgroup.h"
 #include "early.h"
 #include "event.h"
+#include "handler_sandbox.h"
 #include "path_check.h"
 #include "pending.h"
 #include "say.h"
@@ -177,7 +178,7 @@ static void child_exec(const struct run *r, uint64_t budget_ms, int in_cgroup)
 {
 	char env[12][400];
 	char *envp[13], *argv[2];
-	char cgroup[300], oom_cgroup[300];
+	char cgroup[300], oom_cgroup[300], why[300];
 	sigset_t none;
 	int fd, i = 0;
 
@@ -197,8 +198,14 @@ static void child_exec(const struct run *r, uint64_t budget_ms, int in_cgroup)
 		dup2(fd, 0);
 		close(fd);
 	}
-	cgroup_path_of_id(r->ev.cgroup_id, cgroup, sizeof(cgroup));
-	cgroup_path_of_id(r->ev.oom_cgroup_id, oom_cgroup, sizeof(oom_cgroup));
+	/* a module older than the runner names no user: root, without capabilities */
+	if (handler_sandbox_enter(r->ev.uid, r->ev.gid, r->ev.caps, why, sizeof(why))) {
+		say(3, "event %s%llu: handler %s not run: %s", r->ev.phase == PHASE_EARLY ? "early-" : "",
+		    (unsigned long long)r->ev.id, r->ev.handler, why);
+		_exit(126);
+	}
+	cgroup_path_of_id(r->ev.cgroup_id, r->ev.pid, cgroup, sizeof(cgroup));
+	cgroup_path_of_id(r->ev.oom_cgroup_id, r->ev.pid, oom_cgroup, sizeof(oom_cgroup));
 	snprintf(env[i++], sizeof(env[0]), "OOMGS_EVENT_ID=%s%llu",
 		 r->ev.phase == PHASE_EARLY ? "early-" : "", (unsigned long long)r->ev.id);
 	snprintf(env[i++], sizeof(env[0]), "OOMGS_PHASE=%s", phase_name(r->ev.phase));
@@ -242,9 +249,10 @@ static void start_handler(int events_fd, const struct event *ev)
 		if (cap && cap < budget_ms)
 			budget_ms = cap;
 	}
-	say(5, "event %llu %s: victim pid=%ld comm=%s reason=%s, handler %s, budget %llu ms",
+	say(5, "event %llu %s: victim pid=%ld comm=%s reason=%s, handler %s as uid %u gid %u caps %llx, budget %llu ms",
 	    (unsigned long long)ev->id, phase_name(ev->phase), ev->pid,
-	    ev->comm, ev->reason, ev->handler, (unsigned long long)budget_ms);
+	    ev->comm, ev->reason, ev->handler, ev->uid, ev->gid, (unsigned long long)ev->caps,
+	    (unsigned long long)budget_ms);
 	if (handler_path_safe(ev->handler, why, sizeof(why))) {
 		say(3, "event %llu: refusing to run the handler: %s", (unsigned long long)ev->id, why);
 		send_done(events_fd, ev);
@@ -485,6 +493,7 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stderr, NULL, _IOLBF, 0);
 	protect_self();
+	host_namespaces_open();
 	/* benchmarks/handler_latency.py compares both ways of starting a handler */
 	spawn = getenv("OOMGS_RUNNER_SPAWN");
 	if (spawn && !strcmp(spawn, "fork")) {

@@ -9,9 +9,13 @@ declaration files, one job per file:
 
     registry_errors.py        the errors (str() says what is wrong and what to do)
     registry_system.py        System: where the library looks (root, /proc, commands, lstat)
-    registry_proc.py          the /proc/graceful_shutdown format, its limits and errnos
+    registry_options.py       the options of a registration line, their limits and checks
+    registry_proc.py          the /proc/graceful_shutdown format: PID and cgroup= lines, the status
+    registry_io.py            reading and writing /proc/graceful_shutdown and its status, errnos
+    registry_identity.py      the handler's user, group and capabilities
     registry_handler.py       handler paths: what /proc carries and the runner's safety rules
-    registry_selectors.py     pid, pidfile, service, exe and comm selectors
+    registry_service.py       systemd units (MainPID, ControlGroup), a service's scope, cgroup v2
+    registry_selectors.py     pid, pidfile, service, exe and comm selectors, and what they register
     registry_declarations.py  declaration files and systemd drop-ins
     registry_plan.py          plan and apply a set of registrations
 
@@ -28,20 +32,31 @@ __metaclass__ = type
 # pylint: disable=unused-import
 from .registry_declarations import (  # noqa: F401
     CLI_HINT, DECLARATION_KEYS, DECLARATION_OPTIONAL_KEYS, NAME_RE, daemon_reload, declaration_entry,
-    declaration_path, dropin_path, dropin_text, dump_declaration, find_dropins, load_declarations,
-    make_declaration, parse_declaration, read_declaration, read_text, remove_file, validate_name,
+    declaration_path, declaration_targets, dropin_path, dropin_text, dump_declaration, find_dropins,
+    load_declarations, make_declaration, parse_declaration, read_declaration, read_text, remove_file, validate_name,
     write_file_atomic)
-from .registry_errors import NotLoadedError, ParseError, RegistryError, SelectorError, WriteError  # noqa: F401
+from .registry_errors import (  # noqa: F401
+    NoCgroup2Error, NotLoadedError, ParseError, RegistryError, SelectorError, WriteError)
 from .registry_handler import PATH_MAX_LEN, check_handler, handler_syntax_problems  # noqa: F401
-from .registry_plan import Plan, apply, plan, plan_lines  # noqa: F401
+from .registry_identity import (  # noqa: F401
+    CAP_LAST, CAPABILITIES, ID_MAX, capability_mask, capability_names, capability_problems, identity_problems,
+    normalize_id, resolve_user)
+from .registry_io import (  # noqa: F401
+    ERRNO_MEANING, NOT_LOADED_HINT, describe_errno, read_listing, read_status, write_lines)
+from .registry_options import (  # noqa: F401
+    EARLY_DEFAULT, EARLY_MAX, EARLY_MIN, RESERVE_MAX_KB, SIGNALS, THEN, THEN_DEFAULT, TIMEOUT_DEFAULT, TIMEOUT_MAX,
+    TIMEOUT_MIN, option_fields)
+from .registry_plan import Plan, apply, plan, plan_lines, target_problem  # noqa: F401
 from .registry_proc import (  # noqa: F401
-    EARLY_DEFAULT, EARLY_MAX, EARLY_MIN, ERRNO_MEANING, LINE_MAX_LEN, NOT_LOADED_HINT, RESERVE_MAX_KB, SIGNALS,
-    THEN, THEN_DEFAULT, TIMEOUT_DEFAULT, TIMEOUT_MAX,
-    TIMEOUT_MIN, WRITE_MAX_BYTES, WRITE_MAX_LINES, Entry, describe_errno, format_line, format_unregister,
-    option_fields, parse_listing, parse_status, read_listing, read_status, write_lines)
+    CGROUP_MAX_LEN, LINE_MAX_LEN, WRITE_MAX_BYTES, WRITE_MAX_LINES, Entry, cgroup_problem, check_entry,
+    describe_target, entry_for, format_line, format_unregister, make_entry, parse_listing, parse_status, target_key,
+    target_of)
 from .registry_selectors import (  # noqa: F401
     COMM_MAX_LEN, INIT_PID, PF_KTHREAD, SELECTOR_KEYS, UNIT_RE, UNIT_SUFFIXES, comm_of, describe_selector,
-    normalize_selector, process_problem, resolve, resolve_detail)
+    normalize_selector, process_problem, resolve, resolve_detail, resolve_targets)
+from .registry_service import (  # noqa: F401
+    CGROUP2_MOUNTS, SCOPE_LEGACY, SCOPE_MAIN, SCOPE_SERVICE, SCOPES, cgroup2_root, cgroup_exists, default_scope,
+    normalize_scope, scope_problem, service_cgroup, unit_properties)
 from .registry_system import (  # noqa: F401
     CLI, DECLARATION_DIR, PROC, REGISTRY_NAME, STATUS_NAME, SYSTEMD_DIR, System,
     system_for_ansible_module)

@@ -3,7 +3,8 @@
 # GNU General Public License v2.0 (see COPYING or https://www.gnu.org/licenses/old-licenses/gpl-2.0.txt)
 # SPDX-License-Identifier: GPL-2.0-only
 """Declarations (/etc/graceful_shutdown/registrations.d/NAME.json) and the systemd drop-ins that
-re-register a service's main process each time it starts, written atomically."""
+re-register a service (its cgroup, or with scope main its main process) each time it starts,
+written atomically."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -18,15 +19,22 @@ import tempfile
 
 from .registry_errors import ParseError, RegistryError, SelectorError
 from .registry_handler import handler_syntax_problems
-from .registry_proc import THEN_DEFAULT, Entry, _check_options
-from .registry_selectors import _read, normalize_selector
+from .registry_identity import capability_mask, identity_problems, normalize_id, resolve_user, sorted_capabilities
+from .registry_options import THEN_DEFAULT, _check_options
+from .registry_proc import entry_for
+from .registry_selectors import _read, normalize_selector, resolve_targets
+from .registry_service import SCOPE_LEGACY, normalize_scope
 from .registry_system import CLI, SYSTEMD_DIR, System
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DECLARATION_KEYS = ("handler", "name", "selector", "timeout_ms")
 # Keys a declaration may have; left out when they are at their defaults (no signal, no reserve,
-# no early mode: early is early mode's threshold in percent, then its policy).
-DECLARATION_OPTIONAL_KEYS = ("signal", "reserve_kb", "early", "then")
+# no early mode: early is early mode's threshold in percent, then its policy; no user: the
+# handler runs as the process's owner; no capabilities). user and group are kept as declared
+# (a name or a number) and resolved on the device each time the declaration is applied. scope:
+# a service's always (service: its whole cgroup, main: its main process), no other selector's; a
+# service's declaration without one was written before scopes existed, and means main.
+DECLARATION_OPTIONAL_KEYS = ("signal", "reserve_kb", "early", "then", "user", "group", "capabilities", "scope")
 CLI_HINT = "apply role oom.graceful_shutdown.registrations"
 
 
@@ -42,15 +50,18 @@ def declaration_path(name, system=None):
     return os.path.join(system.declaration_dir, validate_name(name) + ".json")
 
 
-def make_declaration(name, selector, handler, timeout_ms, signal=None, reserve_kb=0, early=0, then=THEN_DEFAULT):
-    """The declaration dict of a registration. A pid selector cannot be declared."""
+def make_declaration(name, selector, handler, timeout_ms, signal=None, reserve_kb=0, early=0, then=THEN_DEFAULT,
+                     user=None, group=None, capabilities=None, scope=None):
+    """The declaration dict of a registration. A pid selector cannot be declared. A service's scope
+    is always kept (None: its default, service, or main with early mode)."""
     validate_name(name)
     kind, value = normalize_selector(selector)
     if kind == "pid":
         raise SelectorError("a pid selector is never persisted (a PID does not survive a restart): use pidfile, "
                             "service, exe or comm")
     _check_options(timeout_ms, signal, reserve_kb, early, then)
-    problems = handler_syntax_problems(handler)
+    scope = normalize_scope(kind, scope, early)
+    problems = handler_syntax_problems(handler) + identity_problems(user, group, capabilities)
     if problems:
         raise RegistryError("; ".join(problems))
     declaration = {"name": name, "selector": {kind: value}, "handler": handler, "timeout_ms": timeout_ms}
@@ -61,14 +72,31 @@ def make_declaration(name, selector, handler, timeout_ms, signal=None, reserve_k
     if early:
         declaration["early"] = early
         declaration["then"] = then
+    if user is not None:
+        declaration["user"] = normalize_id(user)
+    if group is not None:
+        declaration["group"] = normalize_id(group)
+    if capabilities:
+        declaration["capabilities"] = sorted_capabilities(capabilities)
+    if scope is not None:
+        declaration["scope"] = scope
     return declaration
 
 
-def declaration_entry(declaration, pid):
-    """The Entry that a declaration asks for, for one of its processes."""
-    return Entry(pid, declaration["handler"], declaration["timeout_ms"], declaration.get("signal"),
-                 declaration.get("reserve_kb", 0), declaration.get("early", 0),
-                 declaration.get("then", THEN_DEFAULT))
+def declaration_entry(declaration, target, system=None):
+    """The Entry that a declaration asks for, for one of its targets (a PID, or the cgroup of a
+    service with scope service): its user and group resolved on the device (system). Raises
+    RegistryError when they do not exist there."""
+    return entry_for(target, declaration["handler"], declaration["timeout_ms"], declaration.get("signal"),
+                     declaration.get("reserve_kb", 0), declaration.get("early", 0),
+                     declaration.get("then", THEN_DEFAULT),
+                     resolve_user(declaration.get("user"), declaration.get("group"), system or System()),
+                     capability_mask(declaration.get("capabilities")))
+
+
+def declaration_targets(declaration, system=None):
+    """(targets, reason) of a declaration now: its PIDs, or its service's cgroup (registry_selectors.resolve_targets)."""
+    return resolve_targets(declaration["selector"], declaration.get("scope"), system)
 
 
 def dump_declaration(declaration):
@@ -92,10 +120,12 @@ def parse_declaration(text, name=None):
                             ", ".join(missing) or "none", ", ".join(unknown) or "none"))
     if name is not None and data["name"] != name:
         raise ParseError("it declares name %r but the file is named %s.json" % (data["name"], name))
+    legacy = SCOPE_LEGACY if isinstance(data["selector"], dict) and data["selector"].get("service") else None
     try:
         return make_declaration(data["name"], data["selector"], data["handler"], data["timeout_ms"],
                                 data.get("signal"), data.get("reserve_kb", 0), data.get("early", 0),
-                                data.get("then", THEN_DEFAULT))
+                                data.get("then", THEN_DEFAULT), data.get("user"), data.get("group"),
+                                data.get("capabilities"), data.get("scope", legacy))
     except RegistryError as exc:
         raise ParseError(str(exc))
 
@@ -146,7 +176,8 @@ def dropin_path(unit, name, system=None):
 
 
 def dropin_text(name):
-    """The drop-in that re-registers the service's main process every time it starts."""
+    """The drop-in that re-registers the service every time it starts: its cgroup (scope service:
+    $MAINPID is then only a hint, the CLI asks systemd for the cgroup) or its main process."""
     validate_name(name)
     return ("# Managed by oom.graceful_shutdown (registration %s). Do not edit.\n"
             "[Unit]\n"

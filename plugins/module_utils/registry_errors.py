@@ -25,6 +25,14 @@ class NotLoadedError(RegistryError):
     """/proc/graceful_shutdown does not exist."""
 
 
+class NoCgroup2Error(RegistryError):
+    """A whole service (its cgroup) on a device without a cgroup v2 hierarchy; cgroup is the service's."""
+
+    def __init__(self, message, cgroup):
+        super(NoCgroup2Error, self).__init__(message)
+        self.cgroup = cgroup
+
+
 class WriteError(RegistryError):
     """A write to /proc/graceful_shutdown failed; nothing of that write was applied."""
 

@@ -20,13 +20,16 @@ import difflib
 from .registry_declarations import NAME_RE
 from .registry_errors import RegistryError
 from .registry_handler import handler_syntax_problems
-from .registry_proc import EARLY_MAX, EARLY_MIN, THEN, THEN_DEFAULT, _check_reserve, _check_signal, _check_timeout
+from .registry_identity import identity_problems
+from .registry_options import EARLY_MAX, EARLY_MIN, THEN, THEN_DEFAULT, _check_reserve, _check_signal, _check_timeout
 from .registry_selectors import SELECTOR_KEYS, normalize_selector
+from .registry_service import SCOPES, scope_problem
 
-# The keys of an entry (the options of the module oom.graceful_shutdown.registration).
+# The keys of an entry (the options of the module oom.graceful_shutdown.registration, but cgroup:
+# the role's exclusive mode unregisters a cgroup with it, nothing declares one).
 ENTRY_KEYS = ("name",) + SELECTOR_KEYS + (
-    "handler", "timeout_ms", "signal", "reserve_kb", "mode", "early_threshold", "then", "allow_missing", "persist",
-    "state")
+    "scope", "handler", "timeout_ms", "signal", "reserve_kb", "mode", "early_threshold", "then", "user", "group",
+    "capabilities", "allow_missing", "persist", "state")
 MODES = ("grace", "early")
 BOOL_KEYS = ("allow_missing", "persist")
 STATES = ("present", "absent")
@@ -56,6 +59,7 @@ def entry_problems(entry):
         if key in entry and not isinstance(entry[key], bool):
             problems.append("%s is %r: use true or false" % (key, entry[key]))
     selector = dict((k, entry[k]) for k in SELECTOR_KEYS if entry.get(k) is not None)
+    kind = None
     if state == "present" or selector:
         try:
             kind = normalize_selector(selector)[0]
@@ -65,6 +69,9 @@ def entry_problems(entry):
             if kind == "pid" and entry.get("persist", True) is True:
                 problems.append("a pid selector cannot be persisted (a PID does not survive a restart): use "
                                 "pidfile, service, exe or comm, or set persist: false")
+    problem = _scope_problem(entry, kind, selector)
+    if problem:
+        problems.append(problem)
     if state == "present":
         handler = entry.get("handler")
         if handler is None:
@@ -83,7 +90,24 @@ def entry_problems(entry):
         except RegistryError as exc:
             problems.append(str(exc))
     problems.extend(_early_problems(entry))
+    # Names are resolved on the device, when the registration is applied: here only their form.
+    problems.extend(identity_problems(entry.get("user"), entry.get("group"), entry.get("capabilities")))
     return problems
+
+
+def _scope_problem(entry, kind, selector):
+    """The problem of scope (only with service; service, or main; not service with mode: early), or None.
+    kind: the selector's kind, None when the selector is invalid (already a problem of its own)."""
+    scope = entry.get("scope")
+    if scope is None:
+        return None
+    if kind is not None:
+        return scope_problem(kind, scope, entry.get("mode") == "early")
+    if scope not in SCOPES:
+        return scope_problem("service", scope, False)
+    if not selector:
+        return "scope goes with a service selector: give service too, or leave scope out"
+    return None
 
 
 def _early_problems(entry):

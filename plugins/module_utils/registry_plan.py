@@ -13,8 +13,10 @@ import collections
 import errno as errno_mod
 
 from .registry_errors import RegistryError, WriteError
-from .registry_proc import Entry, _check_options, _check_pid, format_line, format_unregister, read_listing, write_lines
+from .registry_io import read_listing, write_lines
+from .registry_proc import check_entry, describe_target, format_line, format_unregister, make_entry, target_key, target_of
 from .registry_selectors import process_problem
+from .registry_service import cgroup_exists
 from .registry_system import System
 
 Plan = collections.namedtuple("Plan", ["register", "unregister", "unchanged"])
@@ -23,30 +25,40 @@ Plan = collections.namedtuple("Plan", ["register", "unregister", "unchanged"])
 def plan(desired, current, unregister=()):
     """Compare the wanted registrations with the live ones.
 
-    desired: Entry-like (pid, handler, timeout_ms[, signal, reserve_kb, early, then]) that must be live;
+    desired: Entry-like (pid, handler, timeout_ms[, signal, reserve_kb, early, then, user, caps, cgroup])
+    that must be live (user a resolved (UID, GID), so that it compares with the listing);
     current: parse_listing();
-    unregister: PIDs that must not be registered (only those live are unregistered).
+    unregister: targets (PIDs, and cgroup paths) that must not be registered (only those live are
+    unregistered).
     Returns Plan(register=[Entry] to write (new, or live with another handler or options),
-    unregister=[pid], unchanged=[Entry]). Raises RegistryError when a PID is wanted twice with
-    different values, or is both wanted and to be unregistered.
+    unregister=[target], unchanged=[Entry]), PIDs before cgroups. Raises RegistryError when a
+    target is wanted twice with different values, or is both wanted and to be unregistered.
     """
-    live = dict((e.pid, Entry(*e)) for e in current)
+    live = dict((target_of(e), make_entry(*e)) for e in current)
     wanted = {}
     for item in desired:
-        entry = Entry(*item)
-        _check_pid(entry.pid)
-        _check_options(entry.timeout_ms, entry.signal, entry.reserve_kb, entry.early, entry.then)
-        if entry.pid in wanted and wanted[entry.pid] != entry:
-            raise RegistryError("PID %d is wanted with two handlers or option sets: %s and %s"
-                                % (entry.pid, format_line(*wanted[entry.pid]), format_line(*entry)))
-        wanted[entry.pid] = entry
-    both = sorted(set(wanted) & set(unregister))
+        entry = make_entry(*item)
+        check_entry(entry)
+        target = target_of(entry)
+        if target in wanted and wanted[target] != entry:
+            raise RegistryError("%s is wanted with two handlers or option sets: %s and %s"
+                                % (describe_target(target), format_line(*wanted[target]), format_line(*entry)))
+        wanted[target] = entry
+    both = sorted(set(wanted) & set(unregister), key=target_key)
     if both:
-        raise RegistryError("PID(s) %s are both to be registered and unregistered" % ", ".join(str(p) for p in both))
-    register = [wanted[p] for p in sorted(wanted) if live.get(p) != wanted[p]]
-    unchanged = [wanted[p] for p in sorted(wanted) if live.get(p) == wanted[p]]
-    remove = sorted(set(p for p in unregister if p in live))
+        raise RegistryError("%s are both to be registered and unregistered" % ", ".join(describe_target(t) for t in both))
+    order = sorted(wanted, key=target_key)
+    register = [wanted[t] for t in order if live.get(t) != wanted[t]]
+    unchanged = [wanted[t] for t in order if live.get(t) == wanted[t]]
+    remove = sorted(set(t for t in unregister if t in live), key=target_key)
     return Plan(register, remove, unchanged)
+
+
+def target_problem(system, target):
+    """Why a target cannot be registered now (a process gone, a cgroup removed), or None."""
+    if isinstance(target, str):
+        return None if cgroup_exists(target, system) else "cgroup %s does not exist" % target
+    return process_problem(system, target)
 
 
 def plan_lines(the_plan):
@@ -57,12 +69,12 @@ def plan_lines(the_plan):
 def apply(desired, unregister=(), system=None, check_mode=False):
     """Read the live listing, plan and write in one go; returns the Plan (written unless check_mode).
 
-    When the write fails with ESRCH or ENOENT (a process exited or a registration was pruned
-    between reading and writing), the listing is read again, PIDs that are gone are dropped and
-    the write is tried once more.
+    When the write fails with ESRCH or ENOENT (a process exited, a cgroup was removed or a
+    registration was pruned between reading and writing), the listing is read again, PIDs and
+    cgroups that are gone are dropped and the write is tried once more.
     """
     system = system or System()
-    desired = [Entry(*e) for e in desired]
+    desired = [make_entry(*e) for e in desired]
     the_plan = plan(desired, read_listing(system), unregister)
     if check_mode:
         return the_plan
@@ -71,7 +83,7 @@ def apply(desired, unregister=(), system=None, check_mode=False):
     except WriteError as exc:
         if exc.errno not in (errno_mod.ESRCH, errno_mod.ENOENT):
             raise
-        alive = [e for e in desired if process_problem(system, e.pid) is None]
+        alive = [e for e in desired if target_problem(system, target_of(e)) is None]
         if len(alive) == len(desired) and exc.errno == errno_mod.ESRCH:
             raise
         the_plan = plan(alive, read_listing(system), unregister)

@@ -3,7 +3,8 @@
 # GNU General Public License v2.0 (see COPYING or https://www.gnu.org/licenses/old-licenses/gpl-2.0.txt)
 # SPDX-License-Identifier: GPL-2.0-only
 """Selectors: which processes a registration means (pid, pidfile, service, exe, comm), found in
-/proc and through systemctl."""
+/proc and through systemctl; and what it registers: those PIDs, or with a service's scope service,
+the service's cgroup (registry_service.py)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,7 +14,8 @@ import os
 import re
 
 from .registry_errors import RegistryError, SelectorError
-from .registry_proc import _is_int
+from .registry_options import _is_int
+from .registry_service import SCOPE_SERVICE, service_cgroup, unit_properties, unit_states
 from .registry_system import System
 
 PF_KTHREAD = 0x00200000
@@ -158,19 +160,12 @@ def resolve_detail(selector, system=None):
             return [], "pidfile %s does not hold a PID (it holds %r)" % (value, text[:40])
         return _one(system, int(text), "pidfile %s names PID %s, but" % (value, text))
     if kind == "service":
-        argv = ["systemctl", "show", "-p", "MainPID", "--value", value]
-        rc, out, err = system.run(argv)
-        if rc != 0:
-            raise RegistryError("'%s' failed (rc %d): %s" % (" ".join(argv), rc, (err or out).strip()))
-        out = out.strip()
-        if not re.match(r"^[0-9]+$", out):
-            raise RegistryError("'%s' printed %r, not a PID" % (" ".join(argv), out))
-        if out == "0":
-            rc, out, err = system.run(["systemctl", "show", "-p", "LoadState", "-p", "ActiveState", value])
-            states = " ".join(sorted(line.strip() for line in out.split("\n") if line.strip())) if rc == 0 else ""
-            return [], "service %s has no main process (MainPID=0%s): start it, or use allow_missing" % (
-                value, "; " + states if states else "")
-        return _one(system, int(out), "service %s has MainPID %s, but" % (value, out))
+        properties = unit_properties(value, system)
+        main = properties["MainPID"]
+        if not main:
+            return [], "service %s has no main process (MainPID=0; %s): start it, or use allow_missing" % (
+                value, unit_states(properties))
+        return _one(system, main, "service %s has MainPID %d, but" % (value, main))
     candidates = _user_pids(system)
     matched = []
     if kind == "exe":
@@ -203,6 +198,17 @@ def resolve_detail(selector, system=None):
         return [], "no process has the command name %r (compared with %s/PID/comm of %d processes)" % (
             value, system.proc, len(candidates))
     return matched, None
+
+
+def resolve_targets(selector, scope=None, system=None):
+    """What a registration with this selector registers now, and why nothing when nothing:
+    (targets, reason). Targets are PIDs (ints), or for a service with scope service its cgroup (a
+    str, systemd's ControlGroup); scope None or main keeps a service to its main PID."""
+    system = system or System()
+    kind, value = normalize_selector(selector)
+    if kind == "service" and scope == SCOPE_SERVICE:
+        return service_cgroup(value, system)
+    return resolve_detail(selector, system)
 
 
 def resolve(selector, system=None):

@@ -2,7 +2,8 @@
 # Copyright: oom.graceful_shutdown contributors
 # GNU General Public License v2.0 (see COPYING or https://www.gnu.org/licenses/old-licenses/gpl-2.0.txt)
 # SPDX-License-Identifier: GPL-2.0-only
-"""Where the registration library looks: file system root, /proc, commands, lstat and the caller's PID.
+"""Where the registration library looks: file system root, /proc, commands, lstat, the caller's PID and
+the user and group database.
 
 Every function that touches the system takes a System, so unit tests run against temporary
 directories and fakes.
@@ -12,7 +13,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import grp
 import os
+import pwd
 
 PROC = "/proc"
 REGISTRY_NAME = "graceful_shutdown"
@@ -30,19 +33,22 @@ def _no_runner(argv):
 
 
 class System(object):
-    """Where the library looks: file system root, /proc, commands, lstat and the caller's PID.
+    """Where the library looks: file system root, /proc, commands, lstat, the caller's PID and users.
 
     root is a prefix for every file path (declarations, drop-ins, handlers, pidfiles, the CLI);
     proc is the /proc directory (holding graceful_shutdown, graceful_shutdown_status and PID
-    directories); run(argv) returns (rc, stdout, stderr); lstat(path) is os.lstat by default.
+    directories); run(argv) returns (rc, stdout, stderr); lstat(path) is os.lstat by default;
+    pwd and grp answer getpwnam, getpwuid and getgrnam (the modules pwd and grp by default).
     """
 
-    def __init__(self, root="", proc=PROC, run=None, lstat=None, self_pid=None):
+    def __init__(self, root="", proc=PROC, run=None, lstat=None, self_pid=None, pwd_db=None, grp_db=None):
         self.root = root.rstrip("/")
         self.proc = proc.rstrip("/") or "/"
         self.run = run or _no_runner
         self.lstat = lstat or os.lstat
         self.self_pid = os.getpid() if self_pid is None else self_pid
+        self.pwd = pwd_db or pwd
+        self.grp = grp_db or grp
 
     def path(self, path):
         """The real location of an absolute path under the root."""

@@ -20,8 +20,11 @@ description:
     M(oom.graceful_shutdown.registration) and of the kernel module, and fails with every problem at once,
     each naming the host, the entry (index and name) and the key (see the sample of RV(problems)).
   - Checks the declaration only (keys, exactly one selector, an absolute handler path, timeout_ms, signal,
-    reserve_kb, mode, early_threshold and then within the kernel's bounds, unique names); whether the handler exists and is safe is checked on
-    the device when the registration is applied.
+    reserve_kb, mode, early_threshold and then within the kernel's bounds, unique names, the form of user and
+    group and group only with user, capabilities a list of known names, scope V(service) or V(main) with a
+    service only and not V(service) with mode V(early)); whether the handler exists and is safe, whether the
+    user and group exist and whether the device has cgroup v2 for a whole service, is checked on the device
+    when the registration is applied.
   - Runs on the controller and never connects to the host, so C(playbooks/site.yml) runs it for every host
     first, with C(any_errors_fatal), and a bad declaration stops the rollout before any device changed.
 options:
@@ -46,8 +49,8 @@ attributes:
     description: An action that runs on the controller only and never connects to the host.
 notes:
   - The entry keys are those of the role C(oom.graceful_shutdown.registrations) (name, service, pidfile, exe,
-    comm, pid, handler, timeout_ms, signal, reserve_kb, mode, early_threshold, then, allow_missing, persist,
-    state).
+    comm, pid, scope, handler, timeout_ms, signal, reserve_kb, mode, early_threshold, then, user, group,
+    capabilities, allow_missing, persist, state).
 """
 
 EXAMPLES = r"""

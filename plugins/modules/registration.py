@@ -22,15 +22,21 @@ description:
   - The process is found by exactly one selector, O(pid), O(pidfile), O(service), O(exe) or O(comm). O(exe)
     and O(comm) may match several processes; all of them are registered. Kernel threads and the module's
     own process never match.
+  - A O(service) is registered whole by default (O(scope=service)), as its cgroup (C(cgroup=CGROUP) in
+    C(/proc/graceful_shutdown)), so that an OOM victim anywhere in it, the main process or any worker, gets
+    the grace and the service's handler runs with that victim's PID. O(scope=main) registers the main process
+    only.
   - With O(persist=true) the registration is also declared in
     C(/etc/graceful_shutdown/registrations.d/NAME.json), so that C(/usr/local/sbin/oomgs-register) (role
     C(oom.graceful_shutdown.registrations)) re-registers it after a restart of the process, after an OOM kill
     used it up, after the kernel module was reloaded and after a reboot. For a O(service) a systemd drop-in
-    C(/etc/systemd/system/UNIT.d/50-graceful-shutdown-NAME.conf) re-registers the main process from
-    C(ExecStartPost) every time the service starts.
+    C(/etc/systemd/system/UNIT.d/50-graceful-shutdown-NAME.conf) re-registers the service (its cgroup, or its
+    main process with O(scope=main)) from C(ExecStartPost) every time the service starts.
   - A O(pid) selector is never persisted, since a PID does not survive a restart.
-  - The handler must be safe to run as root, with the rules the runner checks again before every run
-    (see O(handler)); every problem found is listed in the failure message.
+  - The handler must be safe to run, with the rules the runner checks again before every run (see O(handler));
+    every problem found is listed in the failure message.
+  - The handler runs as the owner of the registered process, or as O(user) and O(group), and with no
+    capabilities unless O(capabilities) lists some, even as root.
   - All registrations of one run are written in one C(write()) to C(/proc/graceful_shutdown), which the kernel
     applies all or nothing.
 options:
@@ -53,10 +59,35 @@ options:
     type: path
   service:
     description:
-      - A systemd service; its main process (C(systemctl show -p MainPID)) is registered. C(.service) is added
-        when the name has no unit type. Templates need an instance (C(foo@bar.service)).
-      - With O(persist=true) a drop-in re-registers the main process each time the service starts; this needs
+      - A systemd service. By default its whole cgroup (C(systemctl show -p ControlGroup)) is registered, with
+        O(scope=main) its main process only (C(MainPID)). C(.service) is added when the name has no unit type.
+        Templates need an instance (C(foo@bar.service)).
+      - A service that is not running (no C(ControlGroup), or C(MainPID) 0 with O(scope=main)) matches nothing.
+      - With O(persist=true) a drop-in re-registers the service each time it starts; this needs
         C(/usr/local/sbin/oomgs-register) from role C(oom.graceful_shutdown.registrations).
+    type: str
+  scope:
+    description:
+      - What of a O(service) is registered, so only with O(service).
+      - V(service) registers the unit's cgroup (systemd's C(ControlGroup), C(cgroup=CGROUP)). It covers every
+        process of the service and of its sub-cgroups that has no registration of its own, the main process and
+        every worker. The OOM victim, wherever it is in the service, gets the grace, and the handler runs with its
+        PID in C(OOMGS_VICTIM_PID), before the kill on a patched kernel, so before systemd's C(OOMPolicy=stop)
+        stops the unit. One registration, one grace; the drop-in registers it again at the next start of the
+        service, the timer of role C(oom.graceful_shutdown.registrations) within one interval when the service
+        lived on. Needs cgroup v2.
+      - V(main) registers the main process only (C(MainPID)); a worker that is the OOM victim is then killed
+        without a handler (and, under C(OOMPolicy=stop), the main process with the unit, without one either).
+      - Default V(service), but V(main) with O(mode=early), which covers one process; O(scope=service) with
+        O(mode=early) is an error.
+    type: str
+    choices: [service, main]
+  cgroup:
+    description:
+      - With O(state=absent) and no selector, unregisters the registration of this cgroup (a path as listed in
+        C(/proc/graceful_shutdown), for example C(/system.slice/app.service)), as O(pid) does for a process; for
+        live registrations that belong to no declaration (RV(oom.graceful_shutdown.registration_info#module:undeclared_cgroups)).
+      - Not with O(state=present) (register a service with O(service)).
     type: str
   exe:
     description:
@@ -123,6 +154,32 @@ options:
     type: str
     choices: [kill, term, continue]
     default: kill
+  user:
+    description:
+      - The user the handler runs as, a name or a number (C(user=UID:GID) in C(/proc/graceful_shutdown)). A name
+        is looked up on the device each time the registration is applied, so it must exist there; the module fails
+        naming the registration otherwise (in check mode it warns).
+      - Omitted, the handler runs as the owner of the registered process (its real user and group when it was
+        registered). A handler of a process that runs as root thus runs as root, but still with no capabilities
+        unless O(capabilities) asks.
+      - V(root) (or V(0)) is allowed; the registration then says that its handler runs as root.
+    type: raw
+  group:
+    description:
+      - The group the handler runs as, a name or a number; only together with O(user). No supplementary groups.
+      - Omitted, the primary group of O(user) (which then needs an entry in the passwd database, even when given as
+        a number).
+    type: raw
+  capabilities:
+    description:
+      - The capabilities the handler keeps (as ambient capabilities), by their names in capabilities(7), from
+        V(CAP_CHOWN) to V(CAP_CHECKPOINT_RESTORE), for example V(CAP_KILL). A close name is suggested for an
+        unknown one.
+      - Omitted or empty, the handler has none, whatever its user.
+      - The runner can grant only capabilities in the bounding set of its unit, which role
+        C(oom.graceful_shutdown.daemon) makes from the capabilities of the host's C(graceful_shutdown_registrations).
+    type: list
+    elements: str
   state:
     description:
       - V(present) registers the matching processes and, with O(persist=true), declares the registration.
@@ -149,10 +206,14 @@ options:
 notes:
   - Needs root (O(ignore:become=true)) on the device and the kernel module loaded (role C(oom.graceful_shutdown.lkm)).
     With O(state=absent) the module need not be loaded; the declaration and drop-in are still removed.
-  - A process can have one handler. The module fails when another declaration matches one of the same processes with
-    another handler, timeout, signal, reserve or mode, since the reconciler would otherwise switch them back and forth.
-  - A registration is used up by the OOM kill it fires for; the reconciler re-registers a process that survived.
-  - When the declaration's selector changes, processes that only the old selector matches are unregistered.
+  - A process can have one handler. The module fails when another declaration matches one of the same processes (or
+    the same service's cgroup) with another handler, timeout, signal, reserve, mode, user or capabilities, since the
+    reconciler would otherwise switch them back and forth. A process's own registration (by O(pid), O(comm), ...)
+    wins over its service's cgroup registration.
+  - A registration is used up by the OOM kill it fires for; the reconciler re-registers a process that survived,
+    and a service's cgroup.
+  - When the declaration's selector or scope changes, what only the old one matches (processes, a cgroup) is
+    unregistered.
 seealso:
   - module: oom.graceful_shutdown.registration_info
   - name: Registrations, persistence and the oomgs-register CLI
@@ -183,6 +244,14 @@ EXAMPLES = r"""
     timeout_ms: 3000
   become: true
 
+- name: Register the main process of a service only, not its workers
+  oom.graceful_shutdown.registration:
+    name: telemetry
+    service: telemetry.service
+    scope: main
+    handler: /usr/local/lib/telemetry/flush-and-notify
+  become: true
+
 - name: Register every process running an executable; fine if none runs yet
   oom.graceful_shutdown.registration:
     name: brake
@@ -190,6 +259,15 @@ EXAMPLES = r"""
     handler: /usr/local/sbin/brake
     timeout_ms: 1500
     allow_missing: true
+  become: true
+
+- name: Run a handler as its own user, allowed to signal other users' processes
+  oom.graceful_shutdown.registration:
+    name: data-logger
+    service: data-logger.service
+    handler: /usr/local/lib/data-logger/save-buffer
+    user: data-logger
+    capabilities: [CAP_KILL]
   become: true
 
 - name: Register one process by PID, until it exits (never persisted)
@@ -211,28 +289,57 @@ EXAMPLES = r"""
     pid: 4242
     state: absent
   become: true
+
+- name: Unregister a live cgroup registration that belongs to no declaration
+  oom.graceful_shutdown.registration:
+    name: undeclared
+    cgroup: /system.slice/app.service
+    state: absent
+  become: true
 """
 
 RETURN = r"""
 pids:
   description:
-    - The processes the selector (and with O(state=absent) also the declaration) matches now, sorted.
+    - The processes registered by PID that the selector (and with O(state=absent) also the declaration) matches
+      now, sorted; empty for a O(service) with O(scope=service), whose cgroup is in RV(cgroups).
     - With O(state=present) they are registered after the run (in check mode, they would be).
   returned: always
   type: list
   elements: int
   sample: [1234]
-registered:
-  description: The lines written (or, in check mode, that would be written) to register or re-register processes.
+cgroups:
+  description:
+    - The cgroups of this registration now, sorted; the service's C(ControlGroup) for a O(service) with
+      O(scope=service) that runs, empty otherwise. With O(state=absent) also O(cgroup).
   returned: always
   type: list
   elements: str
-  sample: ["1234 /usr/local/lib/telemetry/flush-and-notify timeout_ms=3000"]
+  sample: ["/system.slice/telemetry.service"]
+scope:
+  description: The scope used with a O(service) (V(service) or V(main), the default filled in); null for other selectors.
+  returned: always
+  type: str
+  sample: service
+registered:
+  description:
+    - The lines written (or, in check mode, that would be written) to register or re-register processes and cgroups,
+      as C(/proc/graceful_shutdown) then lists them.
+  returned: always
+  type: list
+  elements: str
+  sample: ["cgroup=/system.slice/telemetry.service /usr/local/lib/telemetry/flush-and-notify timeout_ms=3000 user=998:998"]
 unregistered:
   description: The PIDs unregistered (or, in check mode, that would be).
   returned: always
   type: list
   elements: int
+  sample: []
+unregistered_cgroups:
+  description: The cgroups unregistered (or, in check mode, that would be).
+  returned: always
+  type: list
+  elements: str
   sample: []
 declaration:
   description:
@@ -298,8 +405,8 @@ class Registration(object):
         self.params = module.params
         self.name = registry.validate_name(self.params["name"])
         self.selector = dict((k, self.params[k]) for k in SELECTORS if self.params[k] is not None)
-        self.result = dict(changed=False, pids=[], registered=[], unregistered=[], declaration=None, dropin=None,
-                           persisted=False, backend=None, selector={})
+        self.result = dict(changed=False, pids=[], cgroups=[], registered=[], unregistered=[], unregistered_cgroups=[],
+                           declaration=None, dropin=None, persisted=False, backend=None, selector={}, scope=None)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -307,7 +414,8 @@ class Registration(object):
         self.module.fail_json(msg=msg, **kwargs)
 
     def other_claims(self, exclude):
-        """{pid: [(declaration name, Entry)]} of every other declaration, resolved now."""
+        """{target: [(declaration name, Entry)]} of every other declaration, resolved now (a target is a PID,
+        or the cgroup of a service with scope service)."""
         declarations, errors = registry.load_declarations(self.system)
         own = registry.declaration_path(exclude, self.system)
         for error in errors:
@@ -318,13 +426,40 @@ class Registration(object):
             if declaration["name"] == exclude:
                 continue
             try:
-                pids = registry.resolve(declaration["selector"], self.system)
+                targets = registry.declaration_targets(declaration, self.system)[0]
             except registry.RegistryError as exc:
                 self.module.warn("cannot resolve declaration %s: %s" % (declaration["name"], exc))
                 continue
-            for pid in pids:
-                claims.setdefault(pid, []).append((declaration["name"], registry.declaration_entry(declaration, pid)))
+            try:
+                entries = [registry.declaration_entry(declaration, target, self.system) for target in targets]
+            except registry.RegistryError as exc:
+                # Its targets are still claimed, but what it wants cannot be compared (None).
+                self.module.warn("declaration %s: %s" % (declaration["name"], exc))
+                entries = [None] * len(targets)
+            for target, entry in zip(targets, entries):
+                claims.setdefault(target, []).append((declaration["name"], entry))
         return claims
+
+    def set_targets(self, targets):
+        """The result's pids and cgroups."""
+        self.result["pids"] = sorted(t for t in targets if not isinstance(t, str))
+        self.result["cgroups"] = sorted(t for t in targets if isinstance(t, str))
+
+    def set_unregistered(self, targets):
+        self.result["unregistered"] = [t for t in targets if not isinstance(t, str)]
+        self.result["unregistered_cgroups"] = [t for t in targets if isinstance(t, str)]
+
+    def handler_ids(self, user, group):
+        """The (UID, GID) the handler runs as (None: the process's owner), and whether they are unresolved:
+        a user or group missing on the device fails, in check mode it warns (an earlier task may create it)."""
+        try:
+            return registry.resolve_user(user, group, self.system), False
+        except registry.RegistryError as exc:
+            if not self.module.check_mode:
+                self.fail("registration %s: %s" % (self.name, exc))
+            self.module.warn("registration %s: %s; check mode: planned as a change without user=, a real run "
+                             "fails unless it exists by then" % (self.name, exc))
+            return None, True
 
     def old_declaration(self):
         path = registry.declaration_path(self.name, self.system)
@@ -388,12 +523,19 @@ class Registration(object):
         kind, value = registry.normalize_selector(self.selector)
         selector = {kind: value}
         self.result["selector"] = selector
+        scope = registry.normalize_scope(kind, params["scope"], early)
+        self.result["scope"] = scope
         if not registry.TIMEOUT_MIN <= timeout_ms <= registry.TIMEOUT_MAX:
             self.fail("timeout_ms must be from %d to %d, got %d" % (registry.TIMEOUT_MIN, registry.TIMEOUT_MAX, timeout_ms))
         if not 0 <= reserve_kb <= registry.RESERVE_MAX_KB:
             self.fail("reserve_kb must be from 0 to %d, got %d" % (registry.RESERVE_MAX_KB, reserve_kb))
         if early and not registry.EARLY_MIN <= early <= registry.EARLY_MAX:
             self.fail("early_threshold must be from %d to %d, got %d" % (registry.EARLY_MIN, registry.EARLY_MAX, early))
+        user, group, capabilities = params["user"], params["group"], params["capabilities"]
+        problems = registry.identity_problems(user, group, capabilities)
+        if problems:
+            self.fail("registration %s: %s" % (self.name, "; ".join(problems)), problems=problems)
+        caps = registry.capability_mask(capabilities)
         # In check mode on a device that has not had the module yet (the lkm role would load it
         # first), the registration is planned against an empty table.
         loaded = self.system.module_loaded()
@@ -404,6 +546,7 @@ class Registration(object):
         if problems:
             self.fail("handler %s is unsafe, the runner would refuse to run it: %s" % (handler, " ".join(
                 "(%d) %s." % (i, p) for i, p in enumerate(problems, 1))), problems=problems)
+        ids, unresolved = self.handler_ids(user, group)
         persist = params["persist"] and kind != "pid"
         if persist and not os.path.exists(self.system.cli):
             if kind == "service" and not self.module.check_mode:
@@ -412,36 +555,49 @@ class Registration(object):
             self.module.warn("%s is missing, so nothing re-applies this declaration after a restart or reboot: %s"
                              % (registry.CLI, registry.CLI_HINT))
 
-        pids, reason = registry.resolve_detail(selector, self.system)
-        self.result["pids"] = pids
-        if not pids and not params["allow_missing"]:
+        try:
+            targets, reason = registry.resolve_targets(selector, scope, self.system)
+        except registry.NoCgroup2Error as exc:
+            if not self.module.check_mode:
+                raise
+            # a dry run before the reboot that switches the device to cgroup v2
+            self.module.warn("%s; check mode: planned as if the device had cgroup v2, a real run fails unless it "
+                             "has by then" % exc)
+            targets, reason = [exc.cgroup], None
+        self.set_targets(targets)
+        if not targets and not params["allow_missing"]:
             self.fail("process missing: %s. Start it first, fix the selector, or set allow_missing: true to declare "
                       "the registration anyway" % reason, selector=selector)
 
         claims = self.other_claims(self.name)
         conflicts = []
-        for pid in pids:
-            wanted = registry.Entry(pid, handler, timeout_ms, signal, reserve_kb, early, then)
-            for other, other_entry in claims.get(pid, []):
-                if other_entry != wanted:
-                    conflicts.append("PID %d is also matched by declaration %s (%s)"
-                                     % (pid, other, _describe(other_entry)))
+        desired = [registry.entry_for(t, handler, timeout_ms, signal, reserve_kb, early, then, ids, caps)
+                   for t in targets]
+        for wanted in desired:
+            target = registry.target_of(wanted)
+            for other, other_entry in claims.get(target, []):
+                if other_entry is not None and other_entry != wanted and not unresolved:
+                    conflicts.append("%s is also matched by declaration %s (%s)"
+                                     % (registry.describe_target(target), other, _describe(other_entry)))
         if conflicts:
             self.fail("a process can have one handler: %s. Narrow the selectors, or give both the same handler, "
-                      "timeout, signal, reserve and mode" % "; ".join(conflicts), conflicts=conflicts)
+                      "timeout, signal, reserve, mode, user and capabilities" % "; ".join(conflicts),
+                      conflicts=conflicts)
 
         decl_path, old_text, old = self.old_declaration()
         stale = []
-        if old is not None and old["selector"] != selector:
+        if old is not None and (old["selector"] != selector or old.get("scope") != scope):
             try:
-                stale = sorted(set(registry.resolve(old["selector"], self.system)) - set(pids) - set(claims))
+                stale = sorted(set(registry.declaration_targets(old, self.system)[0]) - set(targets) - set(claims),
+                               key=registry.target_key)
             except registry.RegistryError as exc:
                 self.module.warn("cannot resolve the old selector of %s: %s" % (self.name, exc))
 
         new_text = None
         if persist:
-            new_text = registry.dump_declaration(registry.make_declaration(self.name, selector, handler, timeout_ms,
-                                                                           signal, reserve_kb, early, then))
+            new_text = registry.dump_declaration(registry.make_declaration(
+                self.name, selector, handler, timeout_ms, signal, reserve_kb, early, then, user, group, capabilities,
+                scope))
         unit = value if persist and kind == "service" else None
         changes, dropin_changed, dropin, dropins_before, dropins_after = self.file_changes(
             decl_path, old_text, new_text, unit)
@@ -449,9 +605,10 @@ class Registration(object):
         status = registry.read_status(self.system) if loaded else {}
         self.result["backend"] = status.get("backend")
         current = registry.read_listing(self.system) if loaded else []
-        desired = [registry.Entry(pid, handler, timeout_ms, signal, reserve_kb, early, then) for pid in pids]
         the_plan = registry.plan(desired, current, stale)
-        live_before = [e for e in current if e.pid in set(pids) | set(stale)]
+        if unresolved:  # check mode only: the user= to write is not known, count every process as a change
+            the_plan = the_plan._replace(register=desired, unchanged=[])
+        live_before = [e for e in current if registry.target_of(e) in set(targets) | set(stale)]
         live_after = desired
 
         changed = bool(the_plan.register or the_plan.unregister or changes)
@@ -461,18 +618,18 @@ class Registration(object):
         self.result.update(
             changed=changed,
             registered=[registry.format_line(*e) for e in the_plan.register],
-            unregistered=list(the_plan.unregister),
             declaration=decl_path if persist else None,
             dropin=dropin,
             persisted=persist,
         )
+        self.set_unregistered(the_plan.unregister)
         if self.module._diff:
             self.result["diff"] = self.diff(decl_path, old_text, new_text, dropins_before, dropins_after,
                                             live_before, live_after)
         if not loaded:
             self.result["msg"] = ("check mode: the graceful_shutdown kernel module is not loaded yet (%s is missing): "
                                   "the registration is planned against an empty table" % self.system.registry_file)
-        elif not pids:
+        elif not targets:
             self.result["msg"] = "no process matches now (%s); %s" % (
                 reason, "declared: it is registered when it starts" if persist else "nothing registered")
         elif kind == "pid":
@@ -482,35 +639,43 @@ class Registration(object):
 
     def absent(self):
         selector = None
+        targets = set()
         if self.selector:
             kind, value = registry.normalize_selector(self.selector)
             selector = {kind: value}
             self.result["selector"] = selector
+            scope = registry.normalize_scope(kind, self.params["scope"], self.params["mode"] == "early")
+            self.result["scope"] = scope
+            if kind == "pid":
+                targets.add(value)
+            else:
+                targets.update(registry.resolve_targets(selector, scope, self.system)[0])
+        elif self.params["scope"] is not None:
+            self.fail("scope goes with a service selector: give service too, or leave scope out")
+        if self.params["cgroup"] is not None:
+            problem = registry.cgroup_problem(self.params["cgroup"])
+            if problem:
+                self.fail(problem)
+            targets.add(self.params["cgroup"])
         decl_path, old_text, old = self.old_declaration()
         dropins = registry.find_dropins(self.name, self.system)
         dropins_before = [(path, registry.read_text(path)) for path in dropins]
-        pids = set()
-        if selector is not None:
-            if kind == "pid":
-                pids.add(value)
-            else:
-                pids.update(registry.resolve(selector, self.system))
         if old is not None:
-            pids.update(registry.resolve(old["selector"], self.system))
-        self.result["pids"] = sorted(pids)
+            targets.update(registry.declaration_targets(old, self.system)[0])
+        self.set_targets(targets)
 
         live_before = []
         the_plan = registry.Plan([], [], [])
         loaded = self.system.module_loaded()
-        if loaded and pids:
+        if loaded and targets:
             claims = self.other_claims(self.name)
-            for pid in sorted(pids & set(claims)):
-                self.module.warn("PID %d is left registered: it belongs to declaration(s) %s; remove those instead"
-                                 % (pid, ", ".join(c[0] for c in claims[pid])))
-            pids -= set(claims)
+            for target in sorted(targets & set(claims), key=registry.target_key):
+                self.module.warn("%s is left registered: it belongs to declaration(s) %s; remove those instead"
+                                 % (registry.describe_target(target), ", ".join(c[0] for c in claims[target])))
+            targets -= set(claims)
             current = registry.read_listing(self.system)
-            live_before = [e for e in current if e.pid in pids]
-            the_plan = registry.plan([], current, sorted(pids))
+            live_before = [e for e in current if registry.target_of(e) in targets]
+            the_plan = registry.plan([], current, targets)
         if loaded:
             self.result["backend"] = registry.read_status(self.system).get("backend")
 
@@ -521,9 +686,10 @@ class Registration(object):
         changed = bool(the_plan.unregister or changes)
         if changed and not self.module.check_mode:
             if the_plan.unregister:
-                the_plan = registry.apply([], sorted(pids), self.system)
+                the_plan = registry.apply([], targets, self.system)
             self.apply_files(changes, bool(dropins))
-        self.result.update(changed=changed, unregistered=list(the_plan.unregister))
+        self.result.update(changed=changed)
+        self.set_unregistered(the_plan.unregister)
         if self.module._diff:
             self.result["diff"] = self.diff(decl_path, old_text, None, dropins_before, [], live_before, [])
 
@@ -541,6 +707,8 @@ def main():
         service=dict(type="str"),
         exe=dict(type="path"),
         comm=dict(type="str"),
+        scope=dict(type="str", choices=list(registry.SCOPES)),
+        cgroup=dict(type="str"),
         handler=dict(type="path"),
         timeout_ms=dict(type="int", default=registry.TIMEOUT_DEFAULT),
         signal=dict(type="str", choices=list(registry.SIGNALS)),
@@ -548,13 +716,16 @@ def main():
         mode=dict(type="str", choices=["grace", "early"], default="grace"),
         early_threshold=dict(type="int", default=registry.EARLY_DEFAULT),
         then=dict(type="str", choices=list(registry.THEN), default=registry.THEN_DEFAULT),
+        user=dict(type="raw"),
+        group=dict(type="raw"),
+        capabilities=dict(type="list", elements="str"),
         state=dict(type="str", choices=["present", "absent"], default="present"),
         persist=dict(type="bool", default=True),
         allow_missing=dict(type="bool", default=False),
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
-        mutually_exclusive=[list(SELECTORS)],
+        mutually_exclusive=[list(SELECTORS) + ["cgroup"]],
         required_if=[
             ("state", "present", list(SELECTORS), True),
             ("state", "present", ["handler"]),

@@ -18,9 +18,12 @@ description:
   - Reads C(/proc/graceful_shutdown) (live registrations), C(/proc/graceful_shutdown_status) (the kernel module's
     backend and counters) and the declarations in C(/etc/graceful_shutdown/registrations.d).
   - Each declaration is resolved now, so that every live registration can be matched to the declaration it
-    belongs to; live registrations that belong to none are listed in RV(undeclared_pids).
-  - Works when the kernel module is not loaded; RV(module_loaded) is then false and RV(registrations) and
-    RV(undeclared_pids) are empty.
+    belongs to; live registrations that belong to none are listed in RV(undeclared_pids) and
+    RV(undeclared_cgroups).
+  - A registration of a whole service (C(cgroup=CGROUP) in C(/proc/graceful_shutdown)) has its C(cgroup) set and
+    C(pid) null.
+  - Works when the kernel module is not loaded; RV(module_loaded) is then false and RV(registrations),
+    RV(undeclared_pids) and RV(undeclared_cgroups) are empty.
 options: {}
 notes:
   - Reading C(/proc/graceful_shutdown) needs root (O(ignore:become=true)).
@@ -97,15 +100,22 @@ status:
   sample: {"backend": "hook", "hook_api": 1, "version": "0.1.0", "runner": 1, "registrations": 2,
            "registrations_max": 128, "events_total": 5, "events_dropped": 0}
 registrations:
-  description: The live registrations, sorted by PID.
+  description: The live registrations, those of processes sorted by PID, then those of cgroups sorted by path.
   returned: always
   type: list
   elements: dict
   contains:
     pid:
-      description: Process ID.
+      description: Process ID; null for a registration of a cgroup (see RV(registrations[].cgroup)).
       type: int
       sample: 1234
+    cgroup:
+      description:
+        - The cgroup of a registration of a whole service (scope V(service)), its path from the cgroup2 root as
+          systemd's C(ControlGroup) gives it; null for a registration of a process.
+        - It covers every process of that cgroup and of its descendants that has no registration of its own.
+      type: str
+      sample: /system.slice/telemetry.service
     handler:
       description: Handler path.
       type: str
@@ -136,12 +146,27 @@ registrations:
       description: With mode C(early), what the runner does once the handler has ended; null otherwise.
       type: str
       sample: kill
+    uid:
+      description:
+        - The user ID the handler runs as (C(user=) of the listing); null when the registration gave none, and the
+          handler runs as the owner of the process. 0 is root.
+      type: int
+      sample: 998
+    gid:
+      description: The group ID the handler runs as; null when the registration gave no user.
+      type: int
+      sample: 998
+    capabilities:
+      description: The capabilities the handler keeps, by name in kernel order; empty for none.
+      type: list
+      elements: str
+      sample: [CAP_KILL]
     comm:
-      description: The process's command name (C(/proc/PID/comm)); null if it exited meanwhile.
+      description: The process's command name (C(/proc/PID/comm)); null if it exited meanwhile, and for a cgroup.
       type: str
       sample: telemetry
     declared_name:
-      description: Name of the declaration whose selector matches this PID now; null when none does.
+      description: Name of the declaration that matches this PID or cgroup now; null when none does.
       type: str
       sample: telemetry
 declarations:
@@ -186,6 +211,29 @@ declarations:
       type: str
       returned: when declared
       sample: kill
+    user:
+      description: The user the handler runs as, a name or a number, as declared (resolved when applied).
+      type: raw
+      returned: when declared
+      sample: data-logger
+    group:
+      description: The group the handler runs as, a name or a number, as declared.
+      type: raw
+      returned: when declared
+      sample: data-logger
+    capabilities:
+      description: The capabilities the handler keeps, by name in kernel order.
+      type: list
+      elements: str
+      returned: when declared
+      sample: [CAP_KILL]
+    scope:
+      description:
+        - For a service, V(service) (its whole cgroup) or V(main) (its main process). A declaration written before
+          scopes existed has none in its file and is returned with V(main), which is what it registers.
+      type: str
+      returned: for a service
+      sample: service
     path:
       description: The declaration file.
       type: str
@@ -195,16 +243,29 @@ declarations:
       type: str
       sample: /etc/systemd/system/telemetry.service.d/50-graceful-shutdown-telemetry.conf
     pids:
-      description: The processes the selector matches now.
+      description: The processes the declaration registers now (by PID; empty for a service with scope V(service)).
       type: list
       elements: int
       sample: [1234]
+    cgroups:
+      description: The cgroup the declaration registers now (a service with scope V(service) that runs), or empty.
+      type: list
+      elements: str
+      sample: ["/system.slice/telemetry.service"]
 undeclared_pids:
   description: PIDs of live registrations that belong to no declaration (registered by PID, or by hand), sorted.
   returned: always
   type: list
   elements: int
   sample: [4242]
+undeclared_cgroups:
+  description:
+    - Cgroups of live registrations that belong to no declaration (written by hand, or left by a declaration
+      that was removed while its module was not loaded), sorted.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/system.slice/old.service"]
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -228,29 +289,36 @@ def gather(module, system):
     described = []
     for declaration in declarations:
         try:
-            pids = registry.resolve(declaration["selector"], system)
+            targets = registry.declaration_targets(declaration, system)[0]
         except registry.RegistryError as exc:
             module.warn("cannot resolve declaration %s: %s" % (declaration["name"], exc))
-            pids = []
-        for pid in pids:
-            owners.setdefault(pid, declaration["name"])
+            targets = []
+        for target in targets:
+            owners.setdefault(target, declaration["name"])
         service = declaration["selector"].get("service")
         item = dict(declaration)
         item.update(path=registry.declaration_path(declaration["name"], system),
                     dropin=registry.dropin_path(service, declaration["name"], system) if service else None,
-                    pids=pids)
+                    pids=[t for t in targets if not isinstance(t, str)],
+                    cgroups=[t for t in targets if isinstance(t, str)])
         described.append(item)
 
     registrations = []
     if loaded:
-        for entry in sorted(registry.read_listing(system)):
-            registrations.append(dict(pid=entry.pid, handler=entry.handler, timeout_ms=entry.timeout_ms,
-                                      signal=entry.signal, reserve_kb=entry.reserve_kb,
+        listing = registry.read_listing(system)
+        for entry in sorted(listing, key=lambda e: registry.target_key(registry.target_of(e))):
+            registrations.append(dict(pid=entry.pid, cgroup=entry.cgroup, handler=entry.handler,
+                                      timeout_ms=entry.timeout_ms, signal=entry.signal, reserve_kb=entry.reserve_kb,
                                       mode="early" if entry.early else "grace",
                                       early_threshold=entry.early or None,
                                       then=entry.then if entry.early else None,
-                                      comm=registry.comm_of(entry.pid, system), declared_name=owners.get(entry.pid)))
+                                      uid=entry.user[0] if entry.user else None,
+                                      gid=entry.user[1] if entry.user else None,
+                                      capabilities=registry.capability_names(entry.caps),
+                                      comm=registry.comm_of(entry.pid, system) if entry.pid else None,
+                                      declared_name=owners.get(registry.target_of(entry))))
     backend = status.get("backend")
+    undeclared = [r for r in registrations if r["declared_name"] is None]
     return dict(
         changed=False,
         module_loaded=loaded,
@@ -261,7 +329,8 @@ def gather(module, system):
         status=status,
         registrations=registrations,
         declarations=described,
-        undeclared_pids=[r["pid"] for r in registrations if r["declared_name"] is None],
+        undeclared_pids=[r["pid"] for r in undeclared if r["cgroup"] is None],
+        undeclared_cgroups=[r["cgroup"] for r in undeclared if r["cgroup"] is not None],
     )
 
 

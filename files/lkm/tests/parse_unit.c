@@ -87,6 +87,37 @@ static const struct reg_case reg_cases[] = {
 	{ "123 /x early=90 then=\n", -EINVAL, 0, 1 },
 	{ "123 /x then=kill\n", -EINVAL, 0, 1 },
 	{ "123 /x early=90 early=80\n", -EINVAL, 0, 1 },
+	{ "cgroup=/system.slice/x.service /h timeout_ms=5\n", 0, 1, 0 },
+	{ "cgroup=/a /h\n-cgroup=/b\n7 /h\n", 0, 3, 0 },
+	{ "-cgroup=/system.slice/x.service\n", 0, 1, 0 },
+	{ "cgroup=/ /h\n", -EINVAL, 0, 1 },
+	{ "cgroup=// /h\n", -EINVAL, 0, 1 },
+	{ "cgroup= /h\n", -EINVAL, 0, 1 },
+	{ "cgroup=system.slice /h\n", -EINVAL, 0, 1 },
+	{ "cgroup=/a/../b /h\n", -EINVAL, 0, 1 },
+	{ "cgroup=/a\n", -EINVAL, 0, 1 },
+	{ "cgroup=/a /h early=90\n", -EINVAL, 0, 1 },
+	{ "cgroup=/a /h\ncgroup=/a /g\n", -EINVAL, 0, 2 },
+	{ "-cgroup=/a x\n", -EINVAL, 0, 1 },
+	{ "cgroups=/a /h\n", -EINVAL, 0, 1 },
+	{ "123 /x user=0:0\n", 0, 1, 0 },
+	{ "123 /x user=4294967294:65534 caps=20\n", 0, 1, 0 },
+	{ "123 /x user=4294967295:0\n", -EINVAL, 0, 1 },
+	{ "123 /x user=1000\n", -EINVAL, 0, 1 },
+	{ "123 /x user=:1000\n", -EINVAL, 0, 1 },
+	{ "123 /x user=1000:\n", -EINVAL, 0, 1 },
+	{ "123 /x user=nobody:nogroup\n", -EINVAL, 0, 1 },
+	{ "123 /x user=1:2:3\n", -EINVAL, 0, 1 },
+	{ "123 /x user=1:2 user=1:2\n", -EINVAL, 0, 1 },
+	{ "123 /x caps=1ffffffffff\n", 0, 1, 0 },
+	{ "123 /x caps=20000000000\n", -EINVAL, 0, 1 },
+	{ "123 /x caps=0\n", -EINVAL, 0, 1 },
+	{ "123 /x caps=0x20\n", -EINVAL, 0, 1 },
+	{ "123 /x caps=2A\n", -EINVAL, 0, 1 },
+	{ "123 /x caps=\n", -EINVAL, 0, 1 },
+	{ "123 /x caps=00000000000000020\n", -EINVAL, 0, 1 },
+	{ "123 /x timeout_ms=5 signal=TERM reserve_kb=1 early=90 then=term user=1:1 caps=1\n", 0, 1, 0 },
+	{ "123 /x timeout_ms=5 signal=TERM reserve_kb=1 early=90 then=term user=1:1 caps=1 x=1\n", -EINVAL, 0, 1 },
 	{ "1 /a\n1 /b\n", -EINVAL, 0, 2 },
 	{ "1 /a\n-1\n", -EINVAL, 0, 2 },
 	{ "1 /a\nbad\n3 /c\n", -EINVAL, 0, 2 },
@@ -179,6 +210,18 @@ static void test_reg_fields(void)
 	strcpy(buf, "42 /h\n");
 	ret = run_reg(buf, strlen(buf), cmds, &n, &line, &why);
 	check(ret == 0 && cmds[0].early_pct == 0, "no early mode by default", "fields");
+	check(!cmds[0].user_set && cmds[0].caps == 0, "no user, no caps by default", "fields");
+	strcpy(buf, "cgroup=/system.slice/w.service /h signal=TERM\n");
+	ret = run_reg(buf, strlen(buf), cmds, &n, &line, &why);
+	check(ret == 0 && n == 1 && cmds[0].op == GS_CMD_REGISTER &&
+	      cmds[0].nr == 0 && cmds[0].cgroup &&
+	      !strcmp(cmds[0].cgroup, "/system.slice/w.service") &&
+	      !strcmp(cmds[0].path, "/h") && cmds[0].signal == 15,
+	      "cgroup registration", "fields");
+	strcpy(buf, "42 /h caps=20 user=998:997\n");
+	ret = run_reg(buf, strlen(buf), cmds, &n, &line, &why);
+	check(ret == 0 && cmds[0].user_set && cmds[0].uid == 998 &&
+	      cmds[0].gid == 997 && cmds[0].caps == 0x20, "user and caps", "fields");
 	check(!strcmp(gs_then_name(GS_THEN_TERM), "term") &&
 	      !strcmp(gs_then_name(GS_THEN_CONTINUE), "continue"), "then names", "fields");
 	check(!strcmp(gs_signal_name(15), "TERM") &&

@@ -405,6 +405,48 @@ static void test_register_options(pid_t p)
 	   "reserve_kb=1048577: ERANGE");
 	ok(wrf("%d %s timeout_ms=5 timeout_ms=5\n", p, handler) == -EINVAL,
 	   "an option twice: EINVAL");
+	ok(wrf("%d %s caps=20 user=65534:65533\n", p, handler) == 0,
+	   "user=65534:65533 caps=20: accepted on every backend");
+	snprintf(line, sizeof(line),
+		 "%d %s timeout_ms=3000 user=65534:65533 caps=20", p, handler);
+	ok(listed(line), "listed with user=65534:65533 caps=20");
+	ok(wrf("%d %s\n", p, handler) == 0, "registered again without them");
+	snprintf(line, sizeof(line), "%d %s timeout_ms=3000", p, handler);
+	ok(listed(line), "listed without user= and caps= (the owner, none)");
+	ok(wrf("%d %s user=nobody:nogroup\n", p, handler) == -EINVAL,
+	   "user=nobody:nogroup (names): EINVAL");
+	ok(wrf("%d %s caps=20000000000\n", p, handler) == -EINVAL,
+	   "caps= above capability 40: EINVAL");
+}
+
+/* cgroup=CGROUP: every process of a cgroup v2; dropped when it is removed. */
+static void test_register_cgroup(void)
+{
+	char cg[160], rel[64], line[512];
+
+	snprintf(rel, sizeof(rel), "/gs-proc-test-reg-%d", getpid());
+	snprintf(cg, sizeof(cg), "/sys/fs/cgroup%s", rel);
+	ok(wrf("cgroup=%s %s\n", rel, handler) == -ENOENT,
+	   "cgroup= of a cgroup that does not exist: ENOENT");
+	if (mkdir(cg, 0755)) {
+		ok(0, "create %s: %s", cg, strerror(errno));
+		return;
+	}
+	ok(wrf("cgroup=%s %s timeout_ms=2000 user=65534:65534\n", rel, handler) == 0,
+	   "cgroup=%s registered", rel);
+	snprintf(line, sizeof(line), "cgroup=%s %s timeout_ms=2000 user=65534:65534",
+		 rel, handler);
+	ok(listed(line), "listed as cgroup=%s", rel);
+	ok(wrf("cgroup=%s %s early=90\n", rel, handler) == -EINVAL,
+	   "early= with cgroup=: EINVAL");
+	ok(wrf("cgroup=/ %s\n", handler) == -EINVAL, "the root cgroup: EINVAL");
+	ok(wrf("-cgroup=%s\n", rel) == 0, "-cgroup=%s unregistered", rel);
+	ok(!listed(line), "not listed after -cgroup=");
+	ok(wrf("-cgroup=%s\n", rel) == -ENOENT, "-cgroup= again: ENOENT");
+	ok(wrf("cgroup=%s %s\n", rel, handler) == 0, "registered again");
+	rmdir(cg);
+	snprintf(line, sizeof(line), "cgroup=%s %s timeout_ms=3000", rel, handler);
+	ok(!listed(line), "dropped once the cgroup is removed");
 }
 
 static void test_register(void)
@@ -421,6 +463,7 @@ static void test_register(void)
 	snprintf(line, sizeof(line), "%d %s timeout_ms=1500", p, handler);
 	ok(listed(line), "entry replaced in place");
 	test_register_options(p);
+	test_register_cgroup();
 	ok(wrf("%d %s", p, handler) == 0, "prototype format, no newline");
 
 	ok(wrf("abc %s\n", handler) == -EINVAL, "malformed PID: EINVAL");
@@ -610,6 +653,9 @@ static void test_events(void)
 }
 
 /* --oom: a real memcg OOM of a registered child. */
+/* The hog of a cgroup= case runs as nobody: its handler then does too. */
+static bool hog_as_nobody;
+
 static int child_hog(const char *cg)
 {
 	char path[512], pid[32];
@@ -618,6 +664,8 @@ static int child_hog(const char *cg)
 	snprintf(pid, sizeof(pid), "%d\n", getpid());
 	if (cg[0] && write_file(path, pid, strlen(pid)))
 		return 3;
+	if (hog_as_nobody && (setgid(65534) || setuid(65534)))
+		return 6;
 	for (;;) {
 		char *p = malloc(1 << 20);
 
@@ -656,15 +704,21 @@ static int proc_alive(pid_t pid)
  */
 static void oom_case(const char *mode)
 {
-	bool global = !strcmp(mode, "global");
-	bool norunner = !strcmp(mode, "norunner");
+	bool global, norunner;
 	char cg[128], buf[1024], line[256];
 	int fd = -1, go[2], status;
 	long no_runner = 0;
 	double t;
 	pid_t kid;
 
+	bool by_cgroup = !strncmp(mode, "cgroup-", 7);
+
 	printf("# oom case: %s\n", mode);
+	if (by_cgroup)
+		mode += 7;
+	hog_as_nobody = by_cgroup;
+	global = !strcmp(mode, "global");
+	norunner = !strcmp(mode, "norunner");
 	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/gs-proc-test-%d", getpid());
 	if (global) {
 		cg[0] = '\0';
@@ -701,8 +755,12 @@ static void oom_case(const char *mode)
 		_exit(child_hog(cg));
 	}
 	close(go[0]);
-	ok(wrf("%d %s timeout_ms=5000\n", kid, handler) == 0,
-	   "register the hog");
+	if (by_cgroup)
+		ok(wrf("cgroup=%s %s timeout_ms=5000\n", cg + strlen("/sys/fs/cgroup"),
+		       handler) == 0, "register the hog's cgroup, not the hog");
+	else
+		ok(wrf("%d %s timeout_ms=5000\n", kid, handler) == 0,
+		   "register the hog");
 	t = now_s();
 	if (write(go[1], "g", 1) != 1)
 		perror("pipe");
@@ -729,6 +787,10 @@ static void oom_case(const char *mode)
 	ok(strstr(buf, line) &&
 	   strstr(buf, global ? " reason=global " : " reason=memcg "),
 	   "event names the hog and reason=%s", global ? "global" : "memcg");
+	ok(strstr(buf, by_cgroup ? " uid=65534 gid=65534 caps=0 handler=" :
+			 " uid=0 gid=0 caps=0 handler=") != NULL,
+	   "event: the handler runs as the hog's owner (%s), no capabilities",
+	   by_cgroup ? "nobody" : "root");
 	if (!strcmp(mode, "done") || !strcmp(mode, "close")) {
 		unsigned long long id = 0;
 
@@ -784,6 +846,7 @@ static void test_oom(bool global)
 	if (!strcmp(backend, "notify")) {
 		/* A stock kernel: every OOM kill reported after the fact. */
 		oom_case("killed");
+		oom_case("cgroup-killed");
 		oom_case("norunner");
 		if (global)
 			oom_case("global");
@@ -796,6 +859,7 @@ static void test_oom(bool global)
 	}
 	if (grace_max > 0) {
 		oom_case("done");
+		oom_case("cgroup-done");
 		oom_case("close");
 	}
 	oom_case("norunner");

@@ -23,6 +23,20 @@ int main(void)
 	CHECK(ev.cgroup_id == 8812 && ev.oom_cgroup_id == 8812 && ev.ts_ms == 51234);
 	CHECK(ev.deadline_ms == 2991 && ev.timeout_ms == 3000);
 	CHECK(!strcmp(ev.handler, "/usr/local/lib/telemetry/flush"));
+	CHECK(!ev.has_user && ev.uid == 0 && ev.caps == 0);	/* a module older than the runner */
+
+	/* the handler's user, group and capabilities */
+	CHECK(event_parse("id=9 phase=grace pid=5 timeout_ms=10 uid=998 gid=997 caps=1000020 handler=/h",
+			  &ev, &why) == 0);
+	CHECK(ev.has_user && ev.uid == 998 && ev.gid == 997 && ev.caps == 0x1000020);
+	CHECK(event_parse("id=9 phase=grace pid=5 timeout_ms=10 uid=998 handler=/h", &ev, &why) == 0);
+	CHECK(!ev.has_user);
+	CHECK(event_parse("id=9 phase=grace pid=5 timeout_ms=10 uid=4294967295 gid=0 handler=/h",
+			  &ev, &why) == -1);
+	CHECK(event_parse("id=9 phase=grace pid=5 timeout_ms=10 uid=0 gid=0 caps=0x20 handler=/h",
+			  &ev, &why) == -1);
+	CHECK(event_parse("id=9 phase=grace pid=5 timeout_ms=10 uid=0 gid=0 caps=12345678901234567 handler=/h",
+			  &ev, &why) == -1);
 
 	/* killed event, unknown keys skipped, escaped comm kept as sent */
 	CHECK(event_parse("id=8 phase=killed pid=99 comm=a\\x20b future=1 reason=global timeout_ms=10 "

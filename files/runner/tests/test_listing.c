@@ -25,7 +25,14 @@ int main(void)
 
 	CHECK(listing_parse("123 /usr/local/lib/h timeout_ms=3000\n", &reg, &why) == 0);
 	CHECK(reg.pid == 123 && !strcmp(reg.handler, "/usr/local/lib/h") && reg.timeout_ms == 3000);
-	CHECK(reg.early_pct == 0 && reg.then == THEN_KILL);
+	CHECK(reg.early_pct == 0 && reg.then == THEN_KILL && !reg.has_user && reg.caps == 0);
+	CHECK(listing_parse("8 /h timeout_ms=3000 early=90 then=kill user=998:997 caps=20\n", &reg, &why) == 0);
+	CHECK(reg.has_user && reg.uid == 998 && reg.gid == 997 && reg.caps == 0x20);
+	CHECK(listing_parse("cgroup=/system.slice/w.service /h timeout_ms=3000\n", &reg, &why) == 0);
+	CHECK(reg.pid == 0 && !strcmp(reg.handler, "/h") && reg.early_pct == 0);
+	CHECK(bad("cgroup= /h timeout_ms=3000\n"));
+	CHECK(bad("8 /h timeout_ms=3000 user=998\n"));
+	CHECK(bad("8 /h timeout_ms=3000 caps=xyz\n"));
 
 	CHECK(listing_parse("7 /h timeout_ms=2000 signal=TERM reserve_kb=64 early=90 then=continue\n",
 			    &reg, &why) == 0);

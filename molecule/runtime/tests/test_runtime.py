@@ -170,6 +170,8 @@ def test_a_memcg_oom_runs_the_handler_while_the_victim_is_alive(host, console):
     assert seen["victim_state"] not in ("gone", "") and not seen["victim_state"].startswith("Z"), seen
     # the runner starts each handler in a leaf of its own under the runner's handlers cgroup
     assert seen["handler_cgroup"].endswith(f"/handlers/event-{seen['OOMGS_EVENT_ID']}"), seen
+    # no user= in the registration: the hog's owner (root), and no capabilities even so
+    assert (seen["uid"], seen["gid"], seen["cap_eff"], seen["no_new_privs"]) == ("0", "0", "0" * 16, "1"), seen
     kills = console.oom_kills(since)
     assert [k.pid for k in kills] == [hog.pid], f"exactly the victim must die: {kills}"
     (grace,) = [g for g in console.graces(since) if g.pid == hog.pid]
@@ -558,6 +560,69 @@ def test_j_without_a_reserve_the_same_server_saves_nothing(host, console, long_g
     assert kill.time >= grace.time + long_grace_and_reserve / 1000 - 0.5, (grace, kill)
     log = host.file(redis.log).content_string
     assert "DB saved on disk" not in log and not host.file(redis.dump).exists, f"{filled}; redis log:\n{log[-2000:]}"
+
+
+def test_k_a_handler_runs_as_the_user_its_registration_declares(host, console):
+    """user=65534:65534 caps=20: the handler runs as nobody with CAP_KILL alone (bounding,
+    effective and ambient), cannot gain privileges, in the host's network namespace and with a
+    /tmp of its own (the runner's unit is sandboxed; its handlers are not in that sandbox)."""
+    nobody = "65534"
+    hog = Hog(host, "user-k")
+    register(host, hog.pid, f"{HANDLERS}/record-identity", 10000, user=f"{nobody}:{nobody}", caps="20")
+    hog.go_and_wait_dead()
+
+    seen = handler_output(host, hog.pid)
+    assert seen["complete"] == "yes", seen
+    assert (seen["uid"], seen["gid"], seen["groups"]) == (nobody, nobody, nobody), seen
+    cap_kill = f"{1 << 5:016x}"
+    assert (seen["cap_eff"], seen["cap_bnd"], seen["cap_amb"], seen["no_new_privs"]) == (cap_kill,) * 3 + ("1",), seen
+    identity = dict(line.split("=", 1) for line in host.file(
+        f"{OUTPUT}/identity-{seen['OOMGS_EVENT_ID']}.out").content_string.splitlines() if "=" in line)
+    assert identity["net_ns"] == host.check_output("readlink /proc/1/ns/net"), identity
+    assert identity["own_tmp"] == f"oomgs-identity-{seen['OOMGS_EVENT_ID']}", identity
+    assert host.run("ls /tmp/oomgs-identity-* /var/tmp/oomgs-identity-*").rc != 0, "the handler's /tmp is the host's"
+    runner = host.check_output("journalctl -u oomgs-runner.service -o cat --no-pager -n 200")
+    assert f"victim pid={hog.pid} " in runner and f"as uid {nobody} gid {nobody} caps 20," in runner
+
+
+def test_l_a_service_worker_as_victim_runs_the_services_handler_first(host, console):
+    """A registration of a whole service (cgroup=): its worker, an unregistered child of the main
+    process, is the OOM victim. It gets the grace and the service's handler runs with the
+    worker's pid, before the kill; only then does systemd's OOMPolicy=stop (the default) stop
+    the unit, main process included."""
+    unit = "oomgs-worker-l"
+    pidfile, go = f"/run/{unit}.pid", f"/run/{unit}.go"
+    host.run(f"rm -f {pidfile} {go}; systemctl reset-failed {unit} 2>/dev/null")
+    started = host.run(
+        f"systemd-run --quiet --unit={unit} -p MemoryMax={MEMCG_LIMIT_MIB}M -p MemorySwapMax=0"
+        f" /bin/sh -c '/usr/local/bin/oomgs-memhog 256 --pidfile {pidfile} --go-file {go} & wait'")
+    assert started.rc == 0, started.stderr
+    worker = int(wait_for(lambda: host.file(pidfile).exists and host.file(pidfile).content_string, "the worker"))
+    main = int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
+    assert main != worker
+    cgroup = host.check_output(f"systemctl show -p ControlGroup --value {unit}")
+    since = console.offset()
+    write = write_registry(host, f"cgroup={cgroup} {HANDLERS}/record-victim timeout_ms=10000")
+    assert write.rc == 0, write.stderr
+    assert f"cgroup={cgroup} {HANDLERS}/record-victim timeout_ms=10000" in host.check_output("cat /proc/graceful_shutdown")
+    host.run(f"touch {go}")
+    wait_for(lambda: not host.file(f"/proc/{worker}").exists, "the death of the worker")
+
+    seen = handler_output(host, worker)
+    assert seen["complete"] == "yes" and seen["OOMGS_VICTIM_PID"] == str(worker), seen
+    (kill,) = [k for k in console.oom_kills(since) if k.pid == worker]
+    if GRACE_MAX_MS:
+        assert seen["OOMGS_PHASE"] == "grace", seen
+        assert [g for g in console.graces(since) if g.pid == worker], "no grace for the worker"
+        assert float(seen["started_uptime"]) <= kill.time + 0.25, (seen, kill)
+        assert seen["victim_state"] not in ("gone", ""), seen
+    # OOMPolicy=stop: systemd stops the unit after the kill, the main process with it
+    wait_for(lambda: not host.file(f"/proc/{main}").exists, "systemd to stop the unit", 30)
+    result = host.check_output(f"systemctl show -p Result --value {unit}")
+    assert result == "oom-kill", result
+    # the registration was used up by the kill (the reconciler registers a service again)
+    assert f"cgroup={cgroup} " not in host.check_output("cat /proc/graceful_shutdown")
+    host.run(f"systemctl reset-failed {unit}")
 
 
 def test_module_proc_interface_checks(host):

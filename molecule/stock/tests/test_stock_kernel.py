@@ -1,7 +1,8 @@
 """A device on Debian's own kernel after site.yml: the module from DKMS with its notify backend,
 and a real OOM of each registered service (host_vars/stock-device.yml says what is registered).
 
-- the default mode: the handler runs right after the kernel's OOM kill (phase killed);
+- the default mode, the whole service registered (its cgroup): the handler runs right after the
+  kernel's OOM kill (phase killed);
 - early mode, then kill: the data logger's handler saves its unflushed readings while the
   logger still runs, then the runner kills it; the kernel's OOM killer never has to;
 - early mode, then continue: the handler asks the service to give its memory back, and it lives.
@@ -24,29 +25,46 @@ def main_pid(host, service: str) -> int:
     return int(host.check_output(f"systemctl show -p MainPID --value {service}"))
 
 
-def registered(host, pid: int) -> dict[str, str] | None:
-    """The module's listing line of pid as {"handler": ..., option: value}, or None."""
+def control_group(host, service: str) -> str:
+    return host.check_output(f"systemctl show -p ControlGroup --value {service}")
+
+
+def whole_service(registration: dict) -> bool:
+    """Registered as its cgroup: scope service, the default but with mode early (docs/registrations.md)."""
+    return registration.get("scope", "main" if registration.get("mode") == "early" else "service") == "service"
+
+
+def registered(host, target: int | str) -> dict[str, str] | None:
+    """The module's listing line of a pid, or of a cgroup (a whole service's cgroup=CGROUP line), as
+    {"handler": ..., option: value}, or None."""
+    first = f"cgroup={target}" if isinstance(target, str) else str(target)
     for line in host.check_output("cat /proc/graceful_shutdown").splitlines():
         fields = line.split()
-        if fields and fields[0] == str(pid):
+        if fields and fields[0] == first:
             return {"handler": fields[1], **dict(f.split("=", 1) for f in fields[2:])}
     return None
 
 
 def wait_registered(host, name: str, timeout: float = 60) -> int:
-    """The main pid of the registration's service, once the module lists it as declared."""
+    """The main pid of the registration's service, once the module lists it (or, for a whole
+    service, its cgroup, which covers the main pid) as declared."""
     registration = REGISTRATIONS[name]
     deadline = time.monotonic() + timeout
     while True:
         pid = main_pid(host, registration["service"])
-        entry = registered(host, pid) if pid else None
+        if whole_service(registration):
+            cgroup = control_group(host, registration["service"]) if pid else ""
+            entry = registered(host, cgroup) if cgroup else None
+        else:
+            entry = registered(host, pid) if pid else None
         if entry and entry["handler"] == registration["handler"]:
             if registration.get("mode") == "early":
                 assert entry.get("early") == str(registration["early_threshold"]), entry
                 assert entry.get("then") == registration["then"], entry
             return pid
         if time.monotonic() > deadline:
-            raise AssertionError(f"{name}: pid {pid} not registered: {entry}")
+            raise AssertionError(f"{name}: pid {pid} (whole service: {whole_service(registration)}) not registered: "
+                                 f"{entry}")
         time.sleep(1)
 
 
@@ -137,7 +155,7 @@ def test_early_mode_saves_the_data_before_the_kill(host, console):
     rescued = host.check_output(f"ls /var/lib/data-logger/ | grep -- '-pid{pid}.log$' || true")
     assert rescued, f"the handler saved nothing for pid {pid}: {host.check_output('ls -l /var/lib/data-logger/')}"
     assert host.file(f"/var/lib/data-logger/{rescued}").size > 0
-    assert f"of data-logger pid {pid} to /var/lib/data-logger/{rescued} (phase early)" in journal, journal
+    assert f"of data-logger pid {pid} to /var/lib/data-logger/{rescued} (phase early) as user data-logger" in journal, journal
     assert f"early pid {pid}: memory.high " in journal and " crossed " in journal, journal
     wait_for(f"pid {pid} gone", lambda: not host.file(f"/proc/{pid}").exists, 30)
     assert [k for k in console.oom_kills(since) if k.pid == pid] == [], "the kernel's OOM killer had to kill it"

@@ -46,14 +46,16 @@ def test_parse_listing_accepts_empty_and_blank_separated(text):
 
 
 @pytest.mark.parametrize("line, why", [
-    ("1234 /usr/bin/h", "expected 3 to 7 fields"),
+    ("1234 /usr/bin/h", "expected 3 to 9 fields"),
     ("1234 /usr/bin/h timeout_ms=3000 extra", "unknown option 'extra'"),
     ("1234 /usr/bin/h timeout_ms=3000 signal=KILL", "unknown signal"),
     ("1234 /usr/bin/h timeout_ms=3000 reserve_kb=1048577", "reserve_kb 1048577 is outside"),
     ("1234 /usr/bin/h timeout_ms=3000 reserve_kb=1M", "expected reserve_kb=N"),
     ("1234 /usr/bin/h timeout_ms=3000 signal=TERM signal=INT", "listed twice"),
     ("1234 /usr/bin/h signal=TERM timeout_ms=3000", "expected timeout_ms=N as the third field"),
-    ("1234 /usr/bin/h timeout_ms=1 signal=TERM reserve_kb=1 early=90 then=kill x=1", "expected 3 to 7 fields"),
+    ("1234 /usr/bin/h timeout_ms=1 signal=TERM reserve_kb=1 early=90 then=kill user=1:1 caps=1 x=1",
+     "expected 3 to 9 fields"),
+    ("1234 /usr/bin/h timeout_ms=1 signal=TERM reserve_kb=1 early=90 then=kill x=1", "unknown option 'x=1'"),
     ("1234 /usr/bin/h timeout_ms=1 early=90", "early= and then= come together"),
     ("1234 /usr/bin/h timeout_ms=1 then=kill", "early= and then= come together"),
     ("1234 /usr/bin/h timeout_ms=1 early=100 then=kill", "early 100 is outside 50..99"),
@@ -67,7 +69,7 @@ def test_parse_listing_accepts_empty_and_blank_separated(text):
     ("1234 /usr/bin/h timeout_ms=-1", "expected timeout_ms=N"),
     ("1234 /usr/bin/h timeout_ms=0", "outside 1..60000"),
     ("1234 /usr/bin/h timeout_ms=60001", "outside 1..60000"),
-    ("   ", "expected 3 to 7 fields"),
+    ("   ", "expected 3 to 9 fields"),
 ])
 def test_parse_listing_rejects_malformed_lines(line, why):
     with pytest.raises(registry.ParseError) as info:
@@ -361,7 +363,8 @@ def test_resolve_service(world):
     pids, reason = registry.resolve_detail({"service": "telemetry"}, system)
     assert pids == []
     assert "service telemetry.service has no main process (MainPID=0; ActiveState=inactive LoadState=not-found)" in reason
-    assert world.calls[0] == ["systemctl", "show", "-p", "MainPID", "--value", "telemetry.service"]
+    assert world.calls == [["systemctl", "show", "-p", "MainPID", "-p", "ControlGroup", "-p", "ActiveState", "-p",
+                            "LoadState", "telemetry.service"]]  # one call, the states included
     world.process(500)
     world.services["telemetry.service"] = 500
     assert registry.resolve({"service": "telemetry"}, system) == [500]
@@ -415,8 +418,8 @@ def test_resolve_comm_skips_kernel_threads_and_zombies(world):
 def test_declaration_text_is_stable():
     declaration = registry.make_declaration("telemetry", {"service": "telemetry"}, "/usr/local/sbin/flush", 3000)
     text = registry.dump_declaration(declaration)
-    assert text == ('{\n  "handler": "/usr/local/sbin/flush",\n  "name": "telemetry",\n  "selector": {\n'
-                    '    "service": "telemetry.service"\n  },\n  "timeout_ms": 3000\n}\n')
+    assert text == ('{\n  "handler": "/usr/local/sbin/flush",\n  "name": "telemetry",\n  "scope": "service",\n'
+                    '  "selector": {\n    "service": "telemetry.service"\n  },\n  "timeout_ms": 3000\n}\n')
     assert registry.parse_declaration(text, "telemetry") == declaration
 
 
@@ -458,7 +461,11 @@ def test_valid_names(name):
     ("{", "not valid JSON"),
     ("[]", "JSON object"),
     ('{"name": "x", "selector": {"comm": "x"}, "handler": "/h"}', "missing: timeout_ms"),
-    ('{"name": "x", "selector": {"comm": "x"}, "handler": "/h", "timeout_ms": 5, "user": 1}', "unknown: user"),
+    ('{"name": "x", "selector": {"comm": "x"}, "handler": "/h", "timeout_ms": 5, "uid": 1}', "unknown: uid"),
+    ('{"name": "x", "selector": {"comm": "x"}, "handler": "/h", "timeout_ms": 5, "group": 1}', "group needs user"),
+    ('{"name": "x", "selector": {"comm": "x"}, "handler": "/h", "timeout_ms": 5, "user": "a b"}', "user is 'a b'"),
+    ('{"name": "x", "selector": {"comm": "x"}, "handler": "/h", "timeout_ms": 5, "capabilities": ["KILL"]}',
+     "did you mean 'CAP_KILL'"),
     ('{"name": "y", "selector": {"comm": "x"}, "handler": "/h", "timeout_ms": 5}', "file is named x.json"),
     ('{"name": "x", "selector": {"pid": 5}, "handler": "/h", "timeout_ms": 5}', "never persisted"),
     ('{"name": "x", "selector": {"comm": "x"}, "handler": "h", "timeout_ms": 5}', "not absolute"),
@@ -646,15 +653,15 @@ def cli(world, monkeypatch):
     return module
 
 
-def _declare(world, name, selector, handler="/usr/local/sbin/flush", timeout_ms=3000):
-    declaration = registry.make_declaration(name, selector, handler, timeout_ms)
+def _declare(world, name, selector, handler="/usr/local/sbin/flush", timeout_ms=3000, **options):
+    declaration = registry.make_declaration(name, selector, handler, timeout_ms, **options)
     world.file(registry.DECLARATION_DIR + "/%s.json" % name, registry.dump_declaration(declaration), 0o600)
 
 
 def test_cli_apply_name_and_pid(world, cli, capsys):
     world.handler()
     world.process(500)
-    _declare(world, "telemetry", {"service": "telemetry"})
+    _declare(world, "telemetry", {"service": "telemetry"}, scope="main")
     assert cli.main(["apply", "--name", "telemetry", "--pid", "500"]) == 0
     assert world.lines() == [Entry(500, "/usr/local/sbin/flush", 3000)]
     assert "telemetry: registered PID 500" in capsys.readouterr().err
@@ -665,7 +672,7 @@ def test_cli_apply_name_resolves_and_empty_pid_falls_back(world, cli):
     world.handler()
     world.process(500)
     world.services["telemetry.service"] = 500
-    _declare(world, "telemetry", {"service": "telemetry"})
+    _declare(world, "telemetry", {"service": "telemetry"}, scope="main")
     assert cli.main(["apply", "--name", "telemetry", "--pid"]) == 0
     assert cli.main(["apply", "--name", "telemetry", "--pid", ""]) == 0
     assert world.lines() == [Entry(500, "/usr/local/sbin/flush", 3000)]
@@ -674,7 +681,7 @@ def test_cli_apply_name_resolves_and_empty_pid_falls_back(world, cli):
 
 def test_cli_apply_pid_that_is_gone(world, cli, capsys):
     world.handler()
-    _declare(world, "telemetry", {"service": "telemetry"})
+    _declare(world, "telemetry", {"service": "telemetry"}, scope="main")
     assert cli.main(["apply", "--name", "telemetry", "--pid", "501"]) == 1
     assert "no process has PID 501" in capsys.readouterr().err
 
@@ -726,6 +733,27 @@ def test_cli_bad_declaration_and_write_failure(world, cli, capsys):
     assert "no declaration nope" in capsys.readouterr().err
 
 
+def test_cli_apply_resolves_user_and_capabilities(world, cli, capsys):
+    world.handler()
+    world.process(500)
+    world.process(501, comm="other")
+    for name, user in (("a-logger", "data-logger"), ("b-gone", "gone")):
+        declaration = registry.make_declaration(name, {"comm": "app" if user != "gone" else "other"},
+                                                "/usr/local/sbin/flush", 3000, user=user, capabilities=["CAP_KILL"])
+        world.file(registry.DECLARATION_DIR + "/%s.json" % name, registry.dump_declaration(declaration), 0o600)
+    assert cli.main(["apply"]) == 1  # b-gone failed, a-logger was applied
+    assert "b-gone: user 'gone' does not exist on this device" in capsys.readouterr().err
+    assert world.writes == ["500 /usr/local/sbin/flush timeout_ms=3000 user=998:997 caps=20\n"]
+    assert cli.main(["apply", "--name", "a-logger"]) == 0
+    assert len(world.writes) == 1  # the resolved user is what is live: nothing to write
+    assert cli.main(["list"]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[5:7] == ["998:997", "KILL"]
+    assert cli.main(["list", "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert (row["uid"], row["gid"], row["capabilities"]) == (998, 997, ["CAP_KILL"])
+
+
 def test_cli_not_loaded(world, cli, capsys):
     world.unload()
     assert cli.main(["apply"]) == 1
@@ -737,19 +765,20 @@ def test_cli_list(world, cli, capsys):
     world.process(500, comm="telemetry")
     world.process(501, comm="adhoc")
     world.services["telemetry.service"] = 500
-    _declare(world, "telemetry", {"service": "telemetry"})
+    _declare(world, "telemetry", {"service": "telemetry"}, scope="main")
     world.register(500, "/usr/local/sbin/flush", 3000)
     world.register(501, "/usr/local/sbin/save", 100, "TERM", 4096)
     assert cli.main(["list"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split() == ["PID", "TIMEOUT_MS", "SIGNAL", "RESERVE_KB", "MODE", "DECLARATION", "COMM", "HANDLER"]
-    assert out[1].split() == ["500", "3000", "-", "0", "grace", "telemetry", "telemetry", "/usr/local/sbin/flush"]
-    assert out[2].split() == ["501", "100", "TERM", "4096", "grace", "-", "adhoc", "/usr/local/sbin/save"]
+    assert out[0].split() == ["PID/CGROUP", "TIMEOUT_MS", "SIGNAL", "RESERVE_KB", "MODE", "USER", "CAPS", "DECLARATION", "COMM",
+                              "HANDLER"]
+    assert out[1].split() == ["500", "3000", "-", "0", "grace", "-", "-", "telemetry", "telemetry", "/usr/local/sbin/flush"]
+    assert out[2].split() == ["501", "100", "TERM", "4096", "grace", "-", "-", "-", "adhoc", "/usr/local/sbin/save"]
     assert cli.main(["list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert rows[0] == {"pid": 500, "timeout_ms": 3000, "signal": None, "reserve_kb": 0, "declared_name": "telemetry",
+    assert rows[0] == {"pid": 500, "cgroup": None, "timeout_ms": 3000, "signal": None, "reserve_kb": 0, "declared_name": "telemetry",
                        "comm": "telemetry", "handler": "/usr/local/sbin/flush", "mode": "grace",
-                       "early_threshold": None, "then": None}
+                       "early_threshold": None, "then": None, "uid": None, "gid": None, "capabilities": []}
     assert rows[1]["declared_name"] is None
 
 

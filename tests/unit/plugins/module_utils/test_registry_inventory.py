@@ -77,3 +77,30 @@ def test_early_mode_keys():
     assert "[2] (g): early_threshold is early mode's: set mode: early too, or remove it" in text
     assert "[2] (g): then is early mode's: set mode: early too, or remove it" in text
     assert len(problems) == 5, problems
+
+
+def test_scope():
+    assert inventory_problems([dict(GOOD, scope="service"), dict(GOOD, name="m", scope="main"),
+                               dict(GOOD, name="e", mode="early"), dict(GOOD, name="em", mode="early", scope="main"),
+                               {"name": "gone", "service": "x", "scope": "main", "state": "absent"}]) == []
+    problems = inventory_problems([
+        dict(GOOD, name="e", mode="early", scope="service"),
+        dict(GOOD, name="c", service=None, comm="logger", scope="main"),
+        dict(GOOD, name="u", scope="unit"),
+        {"name": "a", "scope": "main", "state": "absent"},
+        dict(GOOD, name="two", comm="x", scope="sevice"),
+    ])
+    assert problems == [
+        "graceful_shutdown_registrations[0] (e): scope: service registers the unit's whole cgroup, and mode: early "
+        "covers one process: use scope: main (the default with mode: early), or mode: grace",
+        "graceful_shutdown_registrations[1] (c): scope is for the service selector only (the unit's whole cgroup or "
+        "its main process), not for comm: remove it",
+        "graceful_shutdown_registrations[2] (u): scope is 'unit': use service (the unit's whole cgroup) or main (its "
+        "main process only)",
+        "graceful_shutdown_registrations[3] (a): scope goes with a service selector: give service too, or leave "
+        "scope out",
+        "graceful_shutdown_registrations[4] (two): give exactly one of pid, pidfile, service, exe, comm to find the "
+        "process (given: service, comm)",
+        "graceful_shutdown_registrations[4] (two): scope is 'sevice': use service (the unit's whole cgroup) or main "
+        "(its main process only)",
+    ]

@@ -54,3 +54,10 @@ def module_runner(world, monkeypatch):
                 module.main()
         return result.value.args[0]
     return runner
+
+
+def failure(run, **args):
+    """The message of a module run that must fail (run: a test's run fixture)."""
+    with pytest.raises(ModuleFail) as info:
+        run(**args)
+    return info.value.args[0]

@@ -19,7 +19,7 @@ from ansible_collections.oom.graceful_shutdown.plugins.module_utils import regis
 from ansible_collections.oom.graceful_shutdown.plugins.module_utils.registry import Entry
 from ansible_collections.oom.graceful_shutdown.plugins.modules import registration
 
-from ansible_collections.oom.graceful_shutdown.tests.unit.plugins.modules.module_harness import ModuleFail
+from ansible_collections.oom.graceful_shutdown.tests.unit.plugins.modules.module_harness import failure
 
 HANDLER = "/usr/local/sbin/flush"
 DECLARATION = registry.DECLARATION_DIR + "/telemetry.json"
@@ -32,23 +32,19 @@ def run(run_module):
     return lambda **args: run_module(registration, **args)
 
 
-def failure(run, **args):
-    with pytest.raises(ModuleFail) as info:
-        run(**args)
-    return info.value.args[0]
-
-
 @pytest.fixture
 def device(world):
-    """A loaded module, the CLI, a safe handler and a running telemetry.service (PID 500)."""
+    """A loaded module, the CLI, a safe handler and a running telemetry.service (PID 500, cgroup CGROUP)."""
     world.handler(HANDLER)
     world.install_cli()
     world.process(500, comm="telemetry", exe="/usr/bin/telemetry")
-    world.services["telemetry.service"] = 500
+    world.service("telemetry.service", 500)
     return world
 
 
-SERVICE = dict(name="telemetry", service="telemetry", handler=HANDLER)
+CGROUP = "/system.slice/telemetry.service"
+SERVICE = dict(name="telemetry", service="telemetry", handler=HANDLER)  # the whole service, its cgroup
+MAIN = dict(SERVICE, scope="main")  # its main process only
 
 
 # -- argument validation ---------------------------------------------------------------------------
@@ -92,7 +88,7 @@ def test_check_mode_on_a_device_without_the_module_and_the_cli(device, run):
     os.unlink(str(device.path(registry.CLI)))
     result = run(check_mode=True, diff=True, **SERVICE)
     assert result["changed"] is True
-    assert result["registered"] == ["500 %s timeout_ms=3000" % HANDLER]
+    assert result["registered"] == ["cgroup=%s %s timeout_ms=3000" % (CGROUP, HANDLER)]
     assert "not loaded yet" in result["msg"]
     assert "ExecStartPost=-+/usr/local/sbin/oomgs-register" in result["diff"]["after"]
     assert device.writes == [] and device.read(DECLARATION) is None
@@ -100,8 +96,12 @@ def test_check_mode_on_a_device_without_the_module_and_the_cli(device, run):
 
 
 def test_process_missing(device, run):
-    device.services["telemetry.service"] = 0
+    device.stop("telemetry.service")
     msg = failure(run, **SERVICE)["msg"]
+    assert msg.startswith("process missing: service telemetry.service is not running (no ControlGroup; "
+                          "ActiveState=inactive LoadState=loaded)")
+    assert "allow_missing" in msg
+    msg = failure(run, **MAIN)["msg"]
     assert msg.startswith("process missing: service telemetry.service has no main process (MainPID=0")
     assert "allow_missing" in msg
     msg = failure(run, name="x", pidfile="/run/x.pid", handler=HANDLER)["msg"]
@@ -140,7 +140,7 @@ def test_other_selectors_only_warn_without_the_cli(device, run):
 def test_conflicting_declaration(device, run):
     device.handler("/usr/local/sbin/other")
     run(name="by-comm", comm="telemetry", handler="/usr/local/sbin/other")
-    result = failure(run, **SERVICE)
+    result = failure(run, **MAIN)
     assert "PID 500 is also matched by declaration by-comm (handler /usr/local/sbin/other, timeout_ms=3000)" in result["msg"]
     assert run(name="same", exe="/usr/bin/telemetry", handler="/usr/local/sbin/other")["changed"]
 
@@ -148,12 +148,12 @@ def test_conflicting_declaration(device, run):
 def test_signal_and_reserve_are_registered_declared_and_idempotent(device, run):
     result = run(signal="TERM", reserve_kb=32768, **SERVICE)
     assert result["changed"] is True
-    assert result["registered"] == ["500 %s timeout_ms=3000 signal=TERM reserve_kb=32768" % HANDLER]
+    assert result["registered"] == ["cgroup=%s %s timeout_ms=3000 signal=TERM reserve_kb=32768" % (CGROUP, HANDLER)]
     declared = json.loads(device.read(DECLARATION))
     assert (declared["signal"], declared["reserve_kb"]) == ("TERM", 32768)
     assert run(signal="TERM", reserve_kb=32768, **SERVICE)["changed"] is False
     # dropping them is a change, and the declaration no longer has them
-    assert run(**SERVICE)["registered"] == ["500 %s timeout_ms=3000" % HANDLER]
+    assert run(**SERVICE)["registered"] == ["cgroup=%s %s timeout_ms=3000" % (CGROUP, HANDLER)]
     assert "signal" not in json.loads(device.read(DECLARATION))
 
 
@@ -165,9 +165,14 @@ def test_early_mode_is_registered_declared_and_idempotent(device, run):
     assert (declared["early"], declared["then"]) == (85, "term")
     assert run(mode="early", early_threshold=85, then="term", **SERVICE)["changed"] is False
     assert run(mode="early", **SERVICE)["registered"] == ["500 %s timeout_ms=3000 early=90 then=kill" % HANDLER]
-    # back to grace: a change, and the declaration no longer has them
-    assert run(**SERVICE)["registered"] == ["500 %s timeout_ms=3000" % HANDLER]
+    # back to grace: the whole service by default now, so the main process's line goes
+    result = run(**SERVICE)
+    assert result["registered"] == ["cgroup=%s %s timeout_ms=3000" % (CGROUP, HANDLER)]
+    assert result["unregistered"] == [500] and result["scope"] == "service"
     assert "early" not in json.loads(device.read(DECLARATION))
+    # and back to the main process only in grace mode
+    assert run(**MAIN)["registered"] == ["500 %s timeout_ms=3000" % HANDLER]
+    assert device.lines() == [Entry(500, HANDLER, 3000)]
 
 
 def test_early_mode_options_are_checked(device, run):
@@ -181,7 +186,7 @@ def test_reserve_out_of_range(device, run):
 
 def test_a_declaration_with_another_signal_conflicts(device, run):
     run(name="by-comm", comm="telemetry", handler=HANDLER, signal="INT")
-    result = failure(run, signal="TERM", **SERVICE)
+    result = failure(run, signal="TERM", **MAIN)
     assert "(handler %s, timeout_ms=3000, signal=INT)" % HANDLER in result["msg"]
 
 
@@ -189,7 +194,7 @@ def test_write_error(device, run):
     device.write_errors = [errno.ENOSPC]
     result = failure(run, **SERVICE)
     assert result["errno"] == "ENOSPC" and "the table is full" in result["msg"]
-    assert result["lines"] == ["500 %s timeout_ms=3000" % HANDLER]
+    assert result["lines"] == ["cgroup=%s %s timeout_ms=3000" % (CGROUP, HANDLER)]
     assert device.read(DECLARATION) is None  # the files follow a successful write only
 
 
@@ -198,15 +203,16 @@ def test_write_error(device, run):
 def test_service_registration_is_persisted_and_idempotent(device, run):
     result = run(**SERVICE)
     assert result["changed"] is True
-    assert result["pids"] == [500]
-    assert result["registered"] == ["500 %s timeout_ms=3000" % HANDLER]
+    assert result["pids"] == [] and result["cgroups"] == [CGROUP] and result["scope"] == "service"
+    assert result["registered"] == ["cgroup=%s %s timeout_ms=3000" % (CGROUP, HANDLER)]
     assert result["selector"] == {"service": "telemetry.service"}
     assert result["declaration"] == str(device.path(DECLARATION))
     assert result["dropin"] == str(device.path(DROPIN))
     assert result["persisted"] is True and result["backend"] == "hook"
-    assert device.lines() == [Entry(500, HANDLER, 3000)]
+    assert device.lines() == [Entry(None, HANDLER, 3000, cgroup=CGROUP)]
     assert json.loads(device.read(DECLARATION)) == {
-        "name": "telemetry", "selector": {"service": "telemetry.service"}, "handler": HANDLER, "timeout_ms": 3000}
+        "name": "telemetry", "selector": {"service": "telemetry.service"}, "scope": "service", "handler": HANDLER,
+        "timeout_ms": 3000}
     assert stat.S_IMODE(os.stat(str(device.path(DECLARATION))).st_mode) == 0o600
     assert device.read(DROPIN) == registry.dropin_text("telemetry")
     assert ["systemctl", "daemon-reload"] in device.calls
@@ -219,8 +225,8 @@ def test_service_registration_is_persisted_and_idempotent(device, run):
 
 
 def test_timeout_change_re_registers(device, run):
-    run(**SERVICE)
-    result = run(timeout_ms=1500, diff=True, **SERVICE)
+    run(**MAIN)
+    result = run(timeout_ms=1500, diff=True, **MAIN)
     assert result["changed"] and result["registered"] == ["500 %s timeout_ms=1500" % HANDLER]
     assert device.lines() == [Entry(500, HANDLER, 1500)]
     assert '"timeout_ms": 3000' in result["diff"]["before"] and '"timeout_ms": 1500' in result["diff"]["after"]
@@ -231,14 +237,14 @@ def test_timeout_change_re_registers(device, run):
 def test_check_mode_changes_nothing(device, run):
     result = run(check_mode=True, diff=True, **SERVICE)
     assert result["changed"] is True
-    assert result["registered"] == ["500 %s timeout_ms=3000" % HANDLER]
+    assert result["registered"] == ["cgroup=%s %s timeout_ms=3000" % (CGROUP, HANDLER)]
     assert device.writes == [] and device.read(DECLARATION) is None and device.read(DROPIN) is None
     assert ["systemctl", "daemon-reload"] not in device.calls
     diff = result["diff"]
     assert diff["before"] == "# %s\n" % (device.proc / "graceful_shutdown")
     assert diff["after"].startswith("# %s\n{\n" % device.path(DECLARATION))
     assert "ExecStartPost=-+/usr/local/sbin/oomgs-register apply --name telemetry --pid $MAINPID" in diff["after"]
-    assert diff["after"].endswith("500 %s timeout_ms=3000\n" % HANDLER)
+    assert diff["after"].endswith("cgroup=%s %s timeout_ms=3000\n" % (CGROUP, HANDLER))
     run(**SERVICE)
     assert run(check_mode=True, **SERVICE)["changed"] is False
 
@@ -275,14 +281,14 @@ def test_persist_false_removes_an_earlier_declaration(device, run):
     result = run(persist=False, **SERVICE)
     assert result["changed"] and result["declaration"] is None and result["dropin"] is None
     assert device.read(DECLARATION) is None and device.read(DROPIN) is None
-    assert device.lines() == [Entry(500, HANDLER, 3000)]
+    assert device.lines() == [Entry(None, HANDLER, 3000, cgroup=CGROUP)]
 
 
 def test_selector_change_moves_the_dropin_and_unregisters_old_matches(device, run):
-    run(**SERVICE)
+    run(**MAIN)
     device.process(600, comm="other")
-    device.services["other.service"] = 600
-    result = run(name="telemetry", service="other", handler=HANDLER)
+    device.service("other.service", 600)
+    result = run(name="telemetry", service="other", handler=HANDLER, scope="main")
     assert result["changed"] and result["unregistered"] == [500]
     assert device.lines() == [Entry(600, HANDLER, 3000)]
     assert device.read(DROPIN) is None
@@ -302,18 +308,19 @@ def test_invalid_existing_declaration_is_replaced(device, run):
 def test_absent_by_name_removes_everything(device, run):
     run(**SERVICE)
     result = run(name="telemetry", state="absent", diff=True)
-    assert result["changed"] and result["unregistered"] == [500] and result["pids"] == [500]
+    assert result["changed"] and result["unregistered_cgroups"] == [CGROUP] and result["cgroups"] == [CGROUP]
+    assert result["unregistered"] == [] and result["pids"] == []
     assert device.lines() == []
     assert device.read(DECLARATION) is None and device.read(DROPIN) is None
     assert device.calls.count(["systemctl", "daemon-reload"]) == 2
     assert result["diff"]["after"] == "# %s\n" % (device.proc / "graceful_shutdown")
     assert "ExecStartPost" in result["diff"]["before"]
     again = run(name="telemetry", state="absent")
-    assert again["changed"] is False and again["unregistered"] == []
+    assert again["changed"] is False and again["unregistered"] == [] and again["unregistered_cgroups"] == []
 
 
 def test_absent_check_mode(device, run):
-    run(**SERVICE)
+    run(**MAIN)
     result = run(name="telemetry", state="absent", check_mode=True)
     assert result["changed"] and result["unregistered"] == [500]
     assert device.lines() == [Entry(500, HANDLER, 3000)] and device.read(DECLARATION) is not None
@@ -337,7 +344,7 @@ def test_absent_undeclared_pid(device, run):
 
 
 def test_absent_keeps_pids_of_other_declarations(device, run):
-    run(**SERVICE)
+    run(**MAIN)
     result = run(name="undeclared", pid=500, state="absent")
     assert result["changed"] is False and device.lines() == [Entry(500, HANDLER, 3000)]
     assert any("belongs to declaration(s) telemetry" in w for w in result["warnings"])

@@ -23,8 +23,8 @@ def info(run_module):
     return lambda **args: run_module(registration_info, **args)
 
 
-def _declare(world, name, selector, handler=HANDLER, timeout_ms=3000):
-    declaration = registry.make_declaration(name, selector, handler, timeout_ms)
+def _declare(world, name, selector, handler=HANDLER, timeout_ms=3000, **options):
+    declaration = registry.make_declaration(name, selector, handler, timeout_ms, **options)
     world.file(registry.DECLARATION_DIR + "/%s.json" % name, registry.dump_declaration(declaration), 0o600)
 
 
@@ -36,6 +36,7 @@ def test_not_loaded(world, info):
     assert result["backend"] is None and result["hook_api"] is None and result["status"] == {}
     assert result["handlers_run"] == "never"
     assert result["registrations"] == [] and result["undeclared_pids"] == [] and result["declarations"] == []
+    assert result["undeclared_cgroups"] == []
 
 
 def test_not_loaded_still_lists_declarations(world, info):
@@ -68,8 +69,8 @@ def test_registrations_declarations_and_undeclared(world, info):
     world.process(501, comm="adhoc")
     world.process(600, comm="worker", exe="/usr/bin/worker")
     world.process(601, comm="worker", exe="/usr/bin/worker")
-    world.services["telemetry.service"] = 500
-    _declare(world, "telemetry", {"service": "telemetry"})
+    world.service("telemetry.service", 500)
+    _declare(world, "telemetry", {"service": "telemetry"}, scope="main")
     _declare(world, "workers", {"exe": "/usr/bin/worker"}, timeout_ms=100)
     _declare(world, "missing", {"comm": "nothing"})
     world.file(registry.DECLARATION_DIR + "/broken.json", "{", 0o600)
@@ -79,14 +80,14 @@ def test_registrations_declarations_and_undeclared(world, info):
     result = info(_ansible_check_mode=True)
     assert result["kernel_support"] is True and result["hook_api"] == 1 and result["handlers_run"] == "before_kill"
     assert result["registrations"] == [
-        dict(pid=500, handler=HANDLER, timeout_ms=3000, signal=None, reserve_kb=0, mode="grace", early_threshold=None,
-             then=None, comm="telemetry", declared_name="telemetry"),
-        dict(pid=501, handler="/usr/local/sbin/save", timeout_ms=50, signal="TERM", reserve_kb=16384, mode="grace",
-             early_threshold=None, then=None, comm="adhoc", declared_name=None),
-        dict(pid=600, handler=HANDLER, timeout_ms=100, signal=None, reserve_kb=0, mode="early", early_threshold=85,
-             then="continue", comm="worker", declared_name="workers"),
+        dict(pid=500, cgroup=None, handler=HANDLER, timeout_ms=3000, signal=None, reserve_kb=0, mode="grace", early_threshold=None,
+             then=None, uid=None, gid=None, capabilities=[], comm="telemetry", declared_name="telemetry"),
+        dict(pid=501, cgroup=None, handler="/usr/local/sbin/save", timeout_ms=50, signal="TERM", reserve_kb=16384, mode="grace",
+             early_threshold=None, then=None, uid=None, gid=None, capabilities=[], comm="adhoc", declared_name=None),
+        dict(pid=600, cgroup=None, handler=HANDLER, timeout_ms=100, signal=None, reserve_kb=0, mode="early", early_threshold=85,
+             then="continue", uid=None, gid=None, capabilities=[], comm="worker", declared_name="workers"),
     ]
-    assert result["undeclared_pids"] == [501]
+    assert result["undeclared_pids"] == [501] and result["undeclared_cgroups"] == []
     by_name = dict((d["name"], d) for d in result["declarations"])
     assert sorted(by_name) == ["missing", "telemetry", "workers"]
     assert by_name["telemetry"]["dropin"].endswith("/etc/systemd/system/telemetry.service.d/50-graceful-shutdown-telemetry.conf")
@@ -95,6 +96,21 @@ def test_registrations_declarations_and_undeclared(world, info):
     assert by_name["workers"]["pids"] == [600, 601] and by_name["workers"]["dropin"] is None
     assert by_name["missing"]["pids"] == []
     assert any("broken.json" in w for w in result["warnings"])
+
+
+def test_user_and_capabilities(world, info):
+    world.process(500, comm="data-logger")
+    world.process(501, comm="root-app")
+    declaration = registry.make_declaration("data-logger", {"comm": "data-logger"}, HANDLER, 3000, user="data-logger",
+                                            group="adm", capabilities=["CAP_KILL"])
+    world.file(registry.DECLARATION_DIR + "/data-logger.json", registry.dump_declaration(declaration), 0o600)
+    world.register(500, HANDLER, 3000, user=(998, 4), caps=0x20)
+    world.register(501, HANDLER, 3000, user=(0, 0))
+    first, second = info()["registrations"]
+    assert (first["uid"], first["gid"], first["capabilities"]) == (998, 4, ["CAP_KILL"])
+    assert (second["uid"], second["gid"], second["capabilities"]) == (0, 0, [])
+    (declared,) = info()["declarations"]
+    assert (declared["user"], declared["group"], declared["capabilities"]) == ("data-logger", "adm", ["CAP_KILL"])
 
 
 def test_unparsable_listing_fails(world, info):

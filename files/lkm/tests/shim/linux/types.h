@@ -6,5 +6,6 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+typedef uint32_t u32;
 typedef uint64_t u64;
 #endif
