@@ -96,6 +96,16 @@ static void gs_reg_clear(struct gs_reg *reg)
 	reg->state = GS_REG_FREE;
 }
 
+/*
+ * rmdir (cgroup_destroy_locked()) clears CSS_ONLINE of the cgroup's own css.
+ * Not css_is_dying(): in 6.12 it tests CSS_DYING, which only the csses of
+ * controllers get, never a cgroup's own (seen on 6.12: never true).
+ */
+static bool gs_cgroup_removed(struct cgroup *cgrp)
+{
+	return !(READ_ONCE(cgrp->self.flags) & CSS_ONLINE);
+}
+
 static void gs_registry_prune_locked(void)
 {
 	unsigned int i;
@@ -106,7 +116,7 @@ static void gs_registry_prune_locked(void)
 
 		if (reg->state == GS_REG_SPENT ||
 		    (reg->state == GS_REG_LIVE && reg->pid && !gs_pid_alive(reg->pid)) ||
-		    (reg->state == GS_REG_LIVE && reg->cgrp && css_is_dying(&reg->cgrp->self)))
+		    (reg->state == GS_REG_LIVE && reg->cgrp && gs_cgroup_removed(reg->cgrp)))
 			gs_reg_clear(reg);
 	}
 }

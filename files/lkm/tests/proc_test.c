@@ -444,7 +444,7 @@ static void test_register_cgroup(void)
 	ok(!listed(line), "not listed after -cgroup=");
 	ok(wrf("-cgroup=%s\n", rel) == -ENOENT, "-cgroup= again: ENOENT");
 	ok(wrf("cgroup=%s %s\n", rel, handler) == 0, "registered again");
-	rmdir(cg);
+	ok(rmdir(cg) == 0, "remove %s", cg);
 	snprintf(line, sizeof(line), "cgroup=%s %s timeout_ms=3000", rel, handler);
 	ok(!listed(line), "dropped once the cgroup is removed");
 }
