@@ -173,31 +173,37 @@ static int find_below(char *dir, size_t len, uint64_t id, int depth)
 	return found;
 }
 
-/*
- * A cgroup's directory from its ID, which is its inode number in cgroupfs
- * (64-bit). open_by_handle_at() would need CAP_DAC_READ_SEARCH, which the
- * sandboxed runner does not have: the victim's own cgroup and its
- * ancestors are tried first, then the whole tree.
- */
-void cgroup_path_of_id(uint64_t id, long pid_hint, char *out, size_t len)
+void cgroup_dir_of_pid(long pid, char *out, size_t len)
 {
 	char path[64], line[512];
 	FILE *f;
+	int hit;
 
+	out[0] = '\0';
+	snprintf(path, sizeof(path), "/proc/%ld/cgroup", pid);
+	f = pid > 0 ? fopen(path, "re") : NULL;
+	if (!f)
+		return;
+	hit = fgets(line, sizeof(line), f) && !strncmp(line, "0::/", 4);
+	fclose(f);
+	line[strcspn(line, "\n")] = '\0';
+	if (!hit || (size_t)snprintf(out, len, "%s%s", CGROUP_MOUNT, line + 3) >= len)
+		out[0] = '\0';
+}
+
+/*
+ * A cgroup's directory from its ID, which is its inode number in cgroupfs
+ * (64-bit). open_by_handle_at() would need CAP_DAC_READ_SEARCH, which the
+ * sandboxed runner does not have: @near and its ancestors are tried first,
+ * then the whole tree.
+ */
+void cgroup_path_of_id(uint64_t id, const char *near, char *out, size_t len)
+{
 	out[0] = '\0';
 	if (!id || len < sizeof(CGROUP_MOUNT) + 1)
 		return;
-	snprintf(path, sizeof(path), "/proc/%ld/cgroup", pid_hint);
-	f = pid_hint > 0 ? fopen(path, "re") : NULL;
-	if (f) {
-		int hit = fgets(line, sizeof(line), f) && !strncmp(line, "0::/", 4);
-
-		fclose(f);
-		line[strcspn(line, "\n")] = '\0';
-		if (hit && (size_t)snprintf(out, len, "%s%s", CGROUP_MOUNT, line + 3) < len &&
-		    !cut_to_ancestor(out, id))
-			return;
-	}
+	if (near[0] && (size_t)snprintf(out, len, "%s", near) < len && !cut_to_ancestor(out, id))
+		return;
 	snprintf(out, len, "%s", CGROUP_MOUNT);
 	if (find_below(out, len, id, 0))
 		out[0] = '\0';

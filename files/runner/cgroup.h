@@ -33,10 +33,14 @@ int cgroup_leaf_kill(const char *leaf);
 /* Remove the leaf once it is empty (waits up to about a second). */
 int cgroup_leaf_remove(const char *leaf);
 
+/* The cgroup directory of process PID under /sys/fs/cgroup (cgroup v2; "" if unknown). */
+void cgroup_dir_of_pid(long pid, char *out, size_t len);
+
 /*
  * Resolve a cgroup id (a kernfs inode number) to its path under /sys/fs/cgroup ("" if unknown);
- * PID_HINT: a process in that cgroup or below it (its cgroup and ancestors are tried first), or 0.
+ * NEAR: a cgroup directory that is that cgroup or below it ("" if none), tried first with its
+ * ancestors.
  */
-void cgroup_path_of_id(uint64_t id, long pid_hint, char *out, size_t len);
+void cgroup_path_of_id(uint64_t id, const char *near, char *out, size_t len);
 
 #endif

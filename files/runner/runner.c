@@ -178,7 +178,7 @@ static void child_exec(const struct run *r, uint64_t budget_ms, int in_cgroup)
 {
 	char env[12][400];
 	char *envp[13], *argv[2];
-	char cgroup[300], oom_cgroup[300], why[300];
+	char victim_dir[300], cgroup[300], oom_cgroup[300], why[300];
 	sigset_t none;
 	int fd, i = 0;
 
@@ -204,8 +204,10 @@ static void child_exec(const struct run *r, uint64_t budget_ms, int in_cgroup)
 		    (unsigned long long)r->ev.id, r->ev.handler, why);
 		_exit(126);
 	}
-	cgroup_path_of_id(r->ev.cgroup_id, r->ev.pid, cgroup, sizeof(cgroup));
-	cgroup_path_of_id(r->ev.oom_cgroup_id, r->ev.pid, oom_cgroup, sizeof(oom_cgroup));
+	/* the victim's cgroup, and the OOM's (the same or an ancestor), from one read of /proc */
+	cgroup_dir_of_pid(r->ev.pid, victim_dir, sizeof(victim_dir));
+	cgroup_path_of_id(r->ev.cgroup_id, victim_dir, cgroup, sizeof(cgroup));
+	cgroup_path_of_id(r->ev.oom_cgroup_id, victim_dir, oom_cgroup, sizeof(oom_cgroup));
 	snprintf(env[i++], sizeof(env[0]), "OOMGS_EVENT_ID=%s%llu",
 		 r->ev.phase == PHASE_EARLY ? "early-" : "", (unsigned long long)r->ev.id);
 	snprintf(env[i++], sizeof(env[0]), "OOMGS_PHASE=%s", phase_name(r->ev.phase));

@@ -26,14 +26,19 @@ GRACE_MAX_MS = env_int("RUNTIME_GRACE_MAX_MS", 5000)
 class Hog:
     """A memory hog in a transient systemd unit, optionally inside a memory limit."""
 
-    def __init__(self, host, name, mib=256, memcg_limit_mib=MEMCG_LIMIT_MIB, oom_score_adj=0, hold=0):
-        self.host, self.name = host, name
+    def __init__(self, host, name, mib=256, memcg_limit_mib=MEMCG_LIMIT_MIB, oom_score_adj=0, hold=0,
+                 as_worker=False):
+        """as_worker: the hog is a child of the unit's main process (a shell that waits for it), and
+        the unit is kept after it ends (no --collect) so that its Result can be read."""
+        self.host, self.name, self.unit = host, name, f"oomgs-{name}"
         self.pidfile, self.go = f"/run/oomgs-{name}.pid", f"/run/oomgs-{name}.go"
-        host.run(f"rm -f {self.pidfile} {self.go}; systemctl reset-failed oomgs-{name} 2>/dev/null")
+        host.run(f"rm -f {self.pidfile} {self.go}; systemctl reset-failed {self.unit} 2>/dev/null")
         limit = f"-p MemoryMax={memcg_limit_mib}M -p MemorySwapMax=0" if memcg_limit_mib else ""
+        hog = f"/usr/local/bin/oomgs-memhog {mib} --pidfile {self.pidfile} --go-file {self.go} --hold {hold}"
+        command = f"/bin/sh -c '{hog} & wait'" if as_worker else hog
         started = host.run(
-            f"systemd-run --quiet --collect --unit=oomgs-{name} {limit} -p OOMScoreAdjust={oom_score_adj}"
-            f" /usr/local/bin/oomgs-memhog {mib} --pidfile {self.pidfile} --go-file {self.go} --hold {hold}")
+            f"systemd-run --quiet {'' if as_worker else '--collect'} --unit={self.unit} {limit}"
+            f" -p OOMScoreAdjust={oom_score_adj} {command}")
         assert started.rc == 0, started.stderr
         self.pid = int(wait_for(lambda: host.file(self.pidfile).exists and host.file(self.pidfile).content_string,
                                 f"pidfile of {name}"))
@@ -89,6 +94,11 @@ def wait_for(probe, what, timeout=60, interval=0.25):
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout} s waiting for {what}"
                 + (f" (last ssh failure: {unreachable})" if unreachable else ""))
+
+
+def cgroup_dir(host, pid):
+    """The cgroup v2 directory of a live process."""
+    return "/sys/fs/cgroup" + host.file(f"/proc/{pid}/cgroup").content_string.strip().split("::", 1)[1]
 
 
 def handler_output(host, victim_pid, timeout=15):
@@ -160,12 +170,15 @@ def test_a_memcg_oom_runs_the_handler_while_the_victim_is_alive(host, console):
     assert bystander.rc == 0
     hog = Hog(host, "memcg-a")
     hog.register(f"{HANDLERS}/record-victim")
+    cgroup = cgroup_dir(host, hog.pid)
     hog.go_and_wait_dead()
 
     seen = handler_output(host, hog.pid)
     assert seen["complete"] == "yes"
     assert seen["OOMGS_PHASE"] == "grace", seen
     assert seen["OOMGS_REASON"] == "memcg"
+    # the victim's memcg ran out: the handler is told its directory twice
+    assert seen["OOMGS_VICTIM_CGROUP"] == seen["OOMGS_OOM_CGROUP"] == cgroup, (seen, cgroup)
     assert seen["victim_name"] == "oomgs-memhog"
     assert seen["victim_state"] not in ("gone", "") and not seen["victim_state"].startswith("Z"), seen
     # the runner starts each handler in a leaf of its own under the runner's handlers cgroup
@@ -434,7 +447,7 @@ def survive_a_grace(host, console, name):
     host.run(f"touch {hog.go}")
     (grace,) = wait_for(lambda: [g for g in console.graces(since) if g.pid == hog.pid], "the first grace")
     assert handler_output(host, hog.pid)["OOMGS_PHASE"] == "grace"
-    cgroup = "/sys/fs/cgroup" + host.file(f"/proc/{hog.pid}/cgroup").content_string.strip().split("::", 1)[1]
+    cgroup = cgroup_dir(host, hog.pid)
     wait_for(lambda: int(host.file(f"{cgroup}/memory.current").content_string) > 80 << 20,
              "the survivor to grow past its old limit")
     time.sleep(2)  # a grace is spent one second after it ended
@@ -590,14 +603,8 @@ def test_l_a_service_worker_as_victim_runs_the_services_handler_first(host, cons
     process, is the OOM victim. It gets the grace and the service's handler runs with the
     worker's pid, before the kill; only then does systemd's OOMPolicy=stop (the default) stop
     the unit, main process included."""
-    unit = "oomgs-worker-l"
-    pidfile, go = f"/run/{unit}.pid", f"/run/{unit}.go"
-    host.run(f"rm -f {pidfile} {go}; systemctl reset-failed {unit} 2>/dev/null")
-    started = host.run(
-        f"systemd-run --quiet --unit={unit} -p MemoryMax={MEMCG_LIMIT_MIB}M -p MemorySwapMax=0"
-        f" /bin/sh -c '/usr/local/bin/oomgs-memhog 256 --pidfile {pidfile} --go-file {go} & wait'")
-    assert started.rc == 0, started.stderr
-    worker = int(wait_for(lambda: host.file(pidfile).exists and host.file(pidfile).content_string, "the worker"))
+    hog = Hog(host, "worker-l", as_worker=True)
+    unit, worker = hog.unit, hog.pid
     main = int(host.check_output(f"systemctl show -p MainPID --value {unit}"))
     assert main != worker
     cgroup = host.check_output(f"systemctl show -p ControlGroup --value {unit}")
@@ -605,8 +612,7 @@ def test_l_a_service_worker_as_victim_runs_the_services_handler_first(host, cons
     write = write_registry(host, f"cgroup={cgroup} {HANDLERS}/record-victim timeout_ms=10000")
     assert write.rc == 0, write.stderr
     assert f"cgroup={cgroup} {HANDLERS}/record-victim timeout_ms=10000" in host.check_output("cat /proc/graceful_shutdown")
-    host.run(f"touch {go}")
-    wait_for(lambda: not host.file(f"/proc/{worker}").exists, "the death of the worker")
+    hog.go_and_wait_dead()
 
     seen = handler_output(host, worker)
     assert seen["complete"] == "yes" and seen["OOMGS_VICTIM_PID"] == str(worker), seen
