@@ -829,6 +829,121 @@ out_cg:
 		rmdir(cg);
 }
 
+/*
+ * --oom, patched kernel with a reserve: a victim whose thread that handles
+ * the signal is not the one that ran into the OOM.  Both threads of the hog
+ * charge the memcg; the second one blocks SIGUSR1.  Whichever starts the
+ * OOM, the main thread must get to run its handler on the reserve (allocate
+ * and write a little, then exit 0) during the grace; it must not sleep
+ * through the grace in the OOM path because its own charge was under way
+ * when the grace began.
+ */
+static void *hog_thread(void *arg)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	child_hog(arg);
+	return NULL;
+}
+
+static void save_and_exit(int sig)
+{
+	char *p = malloc(1 << 20);
+
+	(void)sig;
+	if (p)
+		memset(p, 0x5a, 1 << 20);
+	_exit(p ? 0 : 7);
+}
+
+static int child_hog_two_threads(const char *cg)
+{
+	char path[512], pid[32];
+	pthread_t th;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	snprintf(pid, sizeof(pid), "%d\n", getpid());
+	if (write_file(path, pid, strlen(pid)))
+		return 3;
+	signal(SIGUSR1, save_and_exit);
+	if (pthread_create(&th, NULL, hog_thread, (void *)""))
+		return 8;
+	return child_hog("");
+}
+
+static void oom_case_reserve_threads(int round)
+{
+	char cg[128], buf[1024], line[256];
+	int fd, go[2], status = 0;
+	double t;
+	pid_t kid;
+
+	printf("# oom case: reserve, two threads (round %d)\n", round);
+	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/gs-proc-test-%d", getpid());
+	if (mkdir(cg, 0755)) {
+		ok(0, "create %s: %s", cg, strerror(errno));
+		return;
+	}
+	snprintf(line, sizeof(line), "%s/memory.max", cg);
+	write_file(line, "32M", 3);
+	snprintf(line, sizeof(line), "%s/memory.swap.max", cg);
+	write_file(line, "0", 1);
+	fd = open(EV_FILE, O_RDWR | O_CLOEXEC);
+	if (fd < 0 || pipe(go)) {
+		ok(0, "open %s", EV_FILE);
+		goto out;
+	}
+	kid = fork();
+	if (kid == 0) {
+		char c;
+
+		close(fd);
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(5);
+		_exit(child_hog_two_threads(cg));
+	}
+	close(go[0]);
+	wrf("%d %s timeout_ms=3000 signal=USR1 reserve_kb=8192\n", kid, handler);
+	t = now_s();
+	if (write(go[1], "g", 1) != 1)
+		perror("pipe");
+	close(go[1]);
+	if (!wait_event_line(fd, buf, sizeof(buf), 20000)) {
+		ok(0, "round %d: no event within 20 s", round);
+		reap(kid);
+		goto out;
+	}
+	waitpid(kid, &status, 0);
+	t = (now_s() - t) * 1000;
+	ok(strstr(buf, "phase=grace") && WIFEXITED(status) &&
+	   WEXITSTATUS(status) == 0,
+	   "round %d: the hog's main thread ran its handler on the reserve and exited (%s %d, %.0f ms)",
+	   round, WIFEXITED(status) ? "exit" : "signal",
+	   WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), t);
+out:
+	if (fd >= 0)
+		close(fd);
+	rmdir(cg);
+}
+
+static void test_oom_reserve_threads(void)
+{
+	static const char sysctl[] = "/proc/sys/vm/oom_victim_reserve_max_kb";
+	char old[32] = "";
+	int round;
+
+	if (read_all(sysctl, old, sizeof(old)) <= 0)
+		return;
+	write_file(sysctl, "65536", 5);
+	for (round = 1; round <= 6; round++)
+		oom_case_reserve_threads(round);
+	write_file(sysctl, old, strlen(old));
+}
+
 static void test_oom(bool global)
 {
 	static const char sysctl[] = "/proc/sys/vm/oom_victim_grace_max_ms";
@@ -861,6 +976,7 @@ static void test_oom(bool global)
 		oom_case("done");
 		oom_case("cgroup-done");
 		oom_case("close");
+		test_oom_reserve_threads();
 	}
 	oom_case("norunner");
 	if (write_file(sysctl, "0", 1) == 0) {
