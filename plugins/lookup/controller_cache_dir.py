@@ -10,12 +10,12 @@ version_added: 0.1.0
 short_description: The controller's cache folder of oom.graceful_shutdown
 description:
   - The folder where the roles keep what they build on the controller (kernel and module packages,
-    the runner's package).
+    the runner's package, the registrations package).
   - C(/var/cache/oom-graceful-shutdown) when the playbook runs as root, otherwise
     C($XDG_CACHE_HOME/oom-graceful-shutdown) (C(~/.cache/oom-graceful-shutdown) without
     C(XDG_CACHE_HOME)), so that a build never needs root for its cache.
-  - The roles' defaults (C(kernel_cache_dir), C(kernel_controller_deb_dir), C(daemon_package_cache_dir))
-    are built on it; set those to put the cache elsewhere.
+  - The roles' defaults (C(kernel_cache_dir), C(kernel_controller_deb_dir), C(daemon_package_cache_dir),
+    C(registrations_package_cache_dir)) are built on it; set those to put the cache elsewhere.
 options: {}
 """
 

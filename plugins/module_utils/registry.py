@@ -21,8 +21,9 @@ declaration files, one job per file:
 
 It uses the Python standard library only: the modules oom.graceful_shutdown.registration and
 registration_info import this file as module_utils, and the role
-oom.graceful_shutdown.registrations copies the same files to devices as the package
-/usr/local/lib/oomgs/oomgs_registry/, where the CLI /usr/local/sbin/oomgs-register imports it.
+oom.graceful_shutdown.registrations installs the same files on devices as the Python package
+/usr/lib/oomgs/oomgs_registry/ (in the Debian package oomgs-registrations), where the CLI
+/usr/sbin/oomgs-register imports it.
 """
 
 from __future__ import absolute_import, division, print_function

@@ -22,7 +22,7 @@ REGISTRY_NAME = "graceful_shutdown"
 STATUS_NAME = "graceful_shutdown_status"
 DECLARATION_DIR = "/etc/graceful_shutdown/registrations.d"
 SYSTEMD_DIR = "/etc/systemd/system"
-CLI = "/usr/local/sbin/oomgs-register"
+CLI = "/usr/sbin/oomgs-register"  # from the Debian package oomgs-registrations
 
 
 def _no_runner(argv):

@@ -27,7 +27,7 @@ description:
     the grace and the service's handler runs with that victim's PID. O(scope=main) registers the main process
     only.
   - With O(persist=true) the registration is also declared in
-    C(/etc/graceful_shutdown/registrations.d/NAME.json), so that C(/usr/local/sbin/oomgs-register) (role
+    C(/etc/graceful_shutdown/registrations.d/NAME.json), so that C(/usr/sbin/oomgs-register) (role
     C(oom.graceful_shutdown.registrations)) re-registers it after a restart of the process, after an OOM kill
     used it up, after the kernel module was reloaded and after a reboot. For a O(service) a systemd drop-in
     C(/etc/systemd/system/UNIT.d/50-graceful-shutdown-NAME.conf) re-registers the service (its cgroup, or its
@@ -64,7 +64,7 @@ options:
         Templates need an instance (C(foo@bar.service)).
       - A service that is not running (no C(ControlGroup), or C(MainPID) 0 with O(scope=main)) matches nothing.
       - With O(persist=true) a drop-in re-registers the service each time it starts; this needs
-        C(/usr/local/sbin/oomgs-register) from role C(oom.graceful_shutdown.registrations).
+        C(/usr/sbin/oomgs-register) from role C(oom.graceful_shutdown.registrations).
     type: str
   scope:
     description:

@@ -106,6 +106,23 @@ def test_module_built_by_dkms_with_the_notify_backend(host):
     assert f", {release}, " in host.check_output("dkms status -m graceful-shutdown")
     status = dict(line.split("=", 1) for line in host.file("/proc/graceful_shutdown_status").content_string.split())
     assert status["backend"] == "notify", status
+    assert host.package("graceful-shutdown-dkms").is_installed
+
+
+def test_module_built_for_the_kernel_update(host):
+    """The side effect updated the distribution kernel with apt after converge: the headers came
+    with it (the headers metapackage the lkm role installed), and DKMS built and installed the
+    module for it, for the same source version the package holds."""
+    running = host.check_output("uname -r")
+    kernels = sorted(host.check_output("ls /lib/modules").split())
+    others = [k for k in kernels if k != running and host.file(f"/lib/modules/{k}/kernel").is_directory]
+    assert others, f"no kernel besides {running} in /lib/modules ({kernels}): did the side effect run?"
+    status = host.check_output("dkms status -m graceful-shutdown")
+    for kernel in others:
+        assert f", {kernel}, " in status and ": installed" in status, f"DKMS did not install the module for {kernel}:\n{status}"
+        module = host.check_output(f"modinfo -k {kernel} -n graceful_shutdown")
+        assert module.startswith(f"/lib/modules/{kernel}/updates/dkms/"), module
+        assert host.check_output(f"modinfo -k {kernel} -F vermagic graceful_shutdown").split()[0] == kernel
 
 
 @pytest.mark.parametrize("name", [n for n, r in REGISTRATIONS.items() if r.get("mode") == "early"])

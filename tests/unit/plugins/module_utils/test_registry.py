@@ -509,7 +509,7 @@ def test_dropin(world):
         "Wants=systemd-modules-load.service",
         "",
         "[Service]",
-        "ExecStartPost=-+/usr/local/sbin/oomgs-register apply --name telemetry --pid $MAINPID",
+        "ExecStartPost=-+/usr/sbin/oomgs-register apply --name telemetry --pid $MAINPID",
     ]
     assert text.startswith("#")
     registry.write_file_atomic(registry.dropin_path("a.service", "telemetry", system), text, 0o644)

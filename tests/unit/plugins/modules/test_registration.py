@@ -90,7 +90,7 @@ def test_check_mode_on_a_device_without_the_module_and_the_cli(device, run):
     assert result["changed"] is True
     assert result["registered"] == ["cgroup=%s %s timeout_ms=3000" % (CGROUP, HANDLER)]
     assert "not loaded yet" in result["msg"]
-    assert "ExecStartPost=-+/usr/local/sbin/oomgs-register" in result["diff"]["after"]
+    assert "ExecStartPost=-+/usr/sbin/oomgs-register" in result["diff"]["after"]
     assert device.writes == [] and device.read(DECLARATION) is None
     assert "not loaded" in failure(run, **SERVICE)["msg"]  # a real run still refuses
 
@@ -125,7 +125,7 @@ def test_unsafe_handler_lists_every_problem(device, run):
 def test_service_needs_the_cli(device, run):
     os.unlink(str(device.path(registry.CLI)))
     msg = failure(run, **SERVICE)["msg"]
-    assert "/usr/local/sbin/oomgs-register" in msg and "apply role oom.graceful_shutdown.registrations" in msg
+    assert "/usr/sbin/oomgs-register" in msg and "apply role oom.graceful_shutdown.registrations" in msg
     result = run(persist=False, **SERVICE)  # not persisted: no drop-in, no CLI needed
     assert result["changed"] and result["dropin"] is None
 
@@ -224,6 +224,26 @@ def test_service_registration_is_persisted_and_idempotent(device, run):
     assert len(device.writes) == 1
 
 
+def test_a_dropin_of_an_earlier_version_is_rewritten_then_left_alone(device, run):
+    """Versions before the package oomgs-registrations ran the CLI from /usr/local/sbin: a rerun
+    of the role rewrites such a drop-in, reports it, reloads systemd, and changes nothing after."""
+    run(**SERVICE)
+    old_text = registry.dropin_text("telemetry").replace(registry.CLI, "/usr/local/sbin/oomgs-register")
+    assert old_text != registry.dropin_text("telemetry")
+    device.file(DROPIN, old_text)
+    device.calls[:] = []
+    result = run(diff=True, **SERVICE)
+    assert result["changed"] is True and result["registered"] == []  # the live registration stays
+    assert device.read(DROPIN) == registry.dropin_text("telemetry")
+    assert "ExecStartPost=-+/usr/local/sbin/oomgs-register" in result["diff"]["before"]
+    assert "ExecStartPost=-+/usr/sbin/oomgs-register" in result["diff"]["after"]
+    assert ["systemctl", "daemon-reload"] in device.calls
+    device.calls[:] = []
+    assert run(**SERVICE)["changed"] is False
+    assert run(check_mode=True, **SERVICE)["changed"] is False
+    assert ["systemctl", "daemon-reload"] not in device.calls
+
+
 def test_timeout_change_re_registers(device, run):
     run(**MAIN)
     result = run(timeout_ms=1500, diff=True, **MAIN)
@@ -243,7 +263,7 @@ def test_check_mode_changes_nothing(device, run):
     diff = result["diff"]
     assert diff["before"] == "# %s\n" % (device.proc / "graceful_shutdown")
     assert diff["after"].startswith("# %s\n{\n" % device.path(DECLARATION))
-    assert "ExecStartPost=-+/usr/local/sbin/oomgs-register apply --name telemetry --pid $MAINPID" in diff["after"]
+    assert "ExecStartPost=-+/usr/sbin/oomgs-register apply --name telemetry --pid $MAINPID" in diff["after"]
     assert diff["after"].endswith("cgroup=%s %s timeout_ms=3000\n" % (CGROUP, HANDLER))
     run(**SERVICE)
     assert run(check_mode=True, **SERVICE)["changed"] is False
@@ -356,6 +376,17 @@ def test_absent_without_the_module_removes_the_files(device, run):
     result = run(name="telemetry", state="absent")
     assert result["changed"] and result["backend"] is None
     assert device.read(DECLARATION) is None and device.read(DROPIN) is None
+
+
+def test_absent_needs_no_cli_on_the_device(device, run):
+    """The uninstall role removes the declarations through this module, then purges the package
+    with the CLI; a device whose CLI is already gone (or was never there) is no obstacle."""
+    run(**SERVICE)
+    os.unlink(str(device.path(registry.CLI)))
+    result = run(name="telemetry", state="absent")
+    assert result["changed"] and result["unregistered_cgroups"] == [CGROUP]
+    assert device.read(DECLARATION) is None and device.read(DROPIN) is None
+    assert device.lines() == [] and not result.get("warnings")
 
 
 def test_absent_without_selector_or_declaration_is_a_no_op(device, run):
