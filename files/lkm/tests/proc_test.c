@@ -656,13 +656,19 @@ static void test_events(void)
 /* The hog of a cgroup= case runs as nobody: its handler then does too. */
 static bool hog_as_nobody;
 
-static int child_hog(const char *cg)
+/* Move the calling process into @cg ("" for none); 0 or -1. */
+static int join_cgroup(const char *cg)
 {
 	char path[512], pid[32];
 
 	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
 	snprintf(pid, sizeof(pid), "%d\n", getpid());
-	if (cg[0] && write_file(path, pid, strlen(pid)))
+	return cg[0] && write_file(path, pid, strlen(pid)) ? -1 : 0;
+}
+
+static int child_hog(const char *cg)
+{
+	if (join_cgroup(cg))
 		return 3;
 	if (hog_as_nobody && (setgid(65534) || setuid(65534)))
 		return 6;
@@ -692,6 +698,30 @@ static int proc_alive(pid_t pid)
 		return 0;
 	p = strrchr(buf, ')');
 	return p && p[1] == ' ' && p[2] != 'Z' && p[2] != 'X';
+}
+
+/*
+ * Fork a hog that runs @hog(@cg) once the parent writes to @go[1]; the
+ * parent keeps @go[1] (and @fd, which the child closes: a holder of the
+ * event file would keep the runner "open").
+ */
+static pid_t fork_hog(int fd, int go[2], int (*hog)(const char *),
+		      const char *cg)
+{
+	pid_t kid = fork();
+
+	if (kid == 0) {
+		char c;
+
+		if (fd >= 0)
+			close(fd);
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(5);
+		_exit(hog(cg));
+	}
+	close(go[0]);
+	return kid;
 }
 
 /*
@@ -742,19 +772,7 @@ static void oom_case(const char *mode)
 	}
 	if (pipe(go))
 		goto out_fd;
-	kid = fork();
-	if (kid == 0) {
-		char c;
-
-		/* A holder of the event file would keep the runner "open". */
-		if (fd >= 0)
-			close(fd);
-		close(go[1]);
-		if (read(go[0], &c, 1) != 1)
-			_exit(5);
-		_exit(child_hog(cg));
-	}
-	close(go[0]);
+	kid = fork_hog(fd, go, child_hog, cg);
 	if (by_cgroup)
 		ok(wrf("cgroup=%s %s timeout_ms=5000\n", cg + strlen("/sys/fs/cgroup"),
 		       handler) == 0, "register the hog's cgroup, not the hog");
@@ -861,12 +879,9 @@ static void save_and_exit(int sig)
 
 static int child_hog_two_threads(const char *cg)
 {
-	char path[512], pid[32];
 	pthread_t th;
 
-	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
-	snprintf(pid, sizeof(pid), "%d\n", getpid());
-	if (write_file(path, pid, strlen(pid)))
+	if (join_cgroup(cg))
 		return 3;
 	signal(SIGUSR1, save_and_exit);
 	if (pthread_create(&th, NULL, hog_thread, (void *)""))
@@ -896,17 +911,7 @@ static void oom_case_reserve_threads(int round)
 		ok(0, "open %s", EV_FILE);
 		goto out;
 	}
-	kid = fork();
-	if (kid == 0) {
-		char c;
-
-		close(fd);
-		close(go[1]);
-		if (read(go[0], &c, 1) != 1)
-			_exit(5);
-		_exit(child_hog_two_threads(cg));
-	}
-	close(go[0]);
+	kid = fork_hog(fd, go, child_hog_two_threads, cg);
 	wrf("%d %s timeout_ms=3000 signal=USR1 reserve_kb=8192\n", kid, handler);
 	t = now_s();
 	if (write(go[1], "g", 1) != 1)
